@@ -1,0 +1,3 @@
+from tori_ingest.cli import main
+
+raise SystemExit(main())

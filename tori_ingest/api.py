@@ -1,0 +1,203 @@
+"""The HTTP API (SPEC §4): routes only; streaming, SQL and state live in their own modules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from tori_ingest import errors, jobs, upload
+from tori_ingest.errors import ApiError
+from tori_ingest.middleware import (
+    JSON,
+    RequestContext,
+    api_error_handler,
+    error_response,
+    http_error_handler,
+)
+from tori_ingest.pool import Pool
+from tori_ingest.settings import Settings
+from tori_ingest.storage import Storage
+
+log = logging.getLogger(__name__)
+
+MAX_LIST_LIMIT = 200
+LANES = tuple(jobs.LANE_PRIORITY)
+STATUSES = ("queued", "running", *jobs.TERMINAL)
+
+
+@dataclass
+class Context:
+    """What the routes need, built once per process by `service`."""
+
+    settings: Settings
+    db: asyncpg.Pool
+    storage: Storage
+    pool: Pool | None = None
+
+
+def ctx(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def parse_job_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, errors.NOT_FOUND, "no such job") from None
+
+
+async def load_job(request: Request) -> asyncpg.Record:
+    row = await jobs.get(ctx(request).db, parse_job_id(request.path_params["job_id"]))
+    if row is None:
+        raise ApiError(404, errors.NOT_FOUND, "no such job")
+    return row
+
+
+async def create_jobs(request: Request) -> Response:
+    c = ctx(request)
+    content_type = request.headers.get("content-type", "")
+    form = await upload.read_form(
+        content_type, request.stream(), c.storage, c.settings.max_upload_bytes
+    )
+    created_files: list[str] = []
+    try:
+        if not form.files:
+            raise ApiError(400, errors.BAD_REQUEST, "missing multipart field 'file'")
+        lane = form.fields.get("priority", "interactive") or "interactive"
+        if lane not in LANES:
+            raise ApiError(400, errors.BAD_REQUEST, f"priority must be one of {', '.join(LANES)}")
+        password = form.fields.get("password") or None
+        new_jobs = []
+        for f in form.files:
+            key, created = await c.storage.commit(f.writer.path, f.writer.sha256)
+            if created:
+                created_files.append(key)
+            new_jobs.append(
+                jobs.NewJob(
+                    sha256=f.writer.sha256,
+                    filename=f.filename,
+                    bytes=f.writer.size,
+                    storage_key=key,
+                    lane=lane,
+                    password=password,
+                )
+            )
+        async with c.db.acquire() as conn, conn.transaction():
+            rows = [await jobs.create(conn, job) for job in new_jobs]
+    except BaseException:
+        await form.discard()
+        for key in created_files:
+            await c.storage.remove(key)
+        raise
+    body = [
+        {"job_id": str(r["id"]), "status": r["status"], "links": jobs.links(r["id"])} for r in rows
+    ]
+    return JSON(body[0] if len(body) == 1 else body, status_code=202)
+
+
+async def get_job(request: Request) -> Response:
+    return JSON(jobs.view(await load_job(request)))
+
+
+async def get_result(request: Request) -> Response:
+    row = await load_job(request)
+    if row["status"] != "succeeded":
+        raise ApiError(409, errors.NOT_READY, f"the job is {row['status']}; no result yet")
+    db = ctx(request).db
+    if request.query_params.get("format") == "text":
+        text = await jobs.result_text(db, row["id"])
+        if text is None:
+            raise ApiError(410, errors.EXPIRED, "the result has been purged")
+        return PlainTextResponse(text)
+    body = await jobs.result_json(db, row["id"])
+    if body is None:
+        raise ApiError(410, errors.EXPIRED, "the result has been purged")
+    return Response(body, media_type="application/json")
+
+
+async def list_jobs(request: Request) -> Response:
+    q = request.query_params
+    status = q.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, errors.BAD_REQUEST, f"status must be one of {', '.join(STATUSES)}")
+    try:
+        limit = int(q.get("limit", "50"))
+    except ValueError:
+        raise ApiError(400, errors.BAD_REQUEST, "limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise ApiError(400, errors.BAD_REQUEST, f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    after = parse_after(q.get("after"))
+    rows = await jobs.list_page(ctx(request).db, status=status, after=after, limit=limit)
+    items = [jobs.view(r) for r in rows]
+    next_after = items[-1]["job_id"] if len(items) == limit else None
+    return JSON({"jobs": items, "next": next_after})
+
+
+def parse_after(raw: str | None) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(400, errors.BAD_REQUEST, "after must be a job id") from None
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    c = ctx(request)
+    problems: list[str] = []
+    try:
+        async with asyncio.timeout(2):
+            await c.db.fetchval("SELECT 1")
+    except Exception as exc:
+        problems.append(f"database unreachable ({type(exc).__name__})")
+    if not c.storage.writable():
+        problems.append(f"storage not writable ({c.storage.root})")
+    if c.pool is not None and not c.pool.warm:
+        problems.append("pool not warm (model loading)")
+    if problems:
+        return error_response(503, errors.UNAVAILABLE, "; ".join(problems))
+    return JSON({"status": "ready", "pool": c.pool.size if c.pool else None})
+
+
+def build_app(context: Context) -> Starlette:
+    routes = [
+        Route("/jobs", create_jobs, methods=["POST"]),
+        Route("/jobs", list_jobs, methods=["GET"]),
+        Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/jobs/{job_id}/result", get_result, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    middleware = [Middleware(RequestContext)]
+    if context.settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=context.settings.cors_origins,
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+            )
+        )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+    )
+    app.state.ctx = context
+    return app

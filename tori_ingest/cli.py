@@ -1,0 +1,116 @@
+"""`tori-ingest`: the one console script (SPEC §7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import sys
+
+from tori_ingest import __version__, logs
+from tori_ingest.nlp import ModelError
+from tori_ingest.settings import Settings, SettingsError
+
+LOOPBACK_NAMES = ("localhost",)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tori-ingest", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="HTTP/WebSocket API and a worker in one process")
+    serve.add_argument("--host", default=None, help="default $TORI_HOST or 127.0.0.1")
+    serve.add_argument("--port", type=int, default=None, help="default $PORT or 8000")
+    serve.add_argument("--no-worker", action="store_true", help="run the API alone")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow binding beyond loopback without TORI_API_TOKENS",
+    )
+
+    sub.add_parser("worker", help="run a worker alone")
+    sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    sub.add_parser("config", help="print the effective settings")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"tori-ingest: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "config":
+        print(json.dumps(settings.public(), indent=2, default=str))
+        return 0
+    logs.setup(settings.log_format, settings.tori_log_level)
+    try:
+        return _run(args, settings)
+    except ModelError as exc:
+        print(f"tori-ingest: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from tori_ingest import service
+    from tori_ingest.db import database_url
+
+    if args.command == "serve":
+        host = args.host or settings.tori_host
+        port = args.port if args.port is not None else settings.port
+        if (
+            not _is_loopback(host)
+            and not settings.api_tokens
+            and not (args.insecure or settings.tori_insecure)
+        ):
+            print(
+                f"tori-ingest: refusing to listen on {host} without auth: set TORI_API_TOKENS, "
+                "or pass --insecure (TORI_INSECURE=1) if something in front of it authenticates",
+                file=sys.stderr,
+            )
+            return 2
+        if not args.no_worker:
+            _check_model(settings)
+    elif args.command == "worker":
+        _check_model(settings)
+
+    url, embedded = database_url(settings)
+    try:
+        if args.command == "migrate":
+            applied = asyncio.run(service.run_migrations(url))
+            print("applied: " + ", ".join(applied) if applied else "database is up to date")
+        elif args.command == "serve":
+            asyncio.run(
+                service.serve(settings, url, host=host, port=port, worker=not args.no_worker)
+            )
+        elif args.command == "worker":
+            asyncio.run(service.work(settings, url))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def _check_model(settings: Settings) -> None:
+    """Fail before starting anything when the configured spaCy model is not installed."""
+    from tori_ingest.nlp import resolve_model
+
+    resolve_model(settings.tori_spacy_model)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

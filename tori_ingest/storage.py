@@ -1,0 +1,97 @@
+"""The shared volume: content-addressed PDFs, written through a temp file and an atomic rename.
+
+A key is `ab/abcdef….pdf` (the sha256), so the same PDF uploaded twice is stored once, and a
+reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+
+
+class Storage:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def prepare(self) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def key_for(sha256: str) -> str:
+        return f"{sha256[:2]}/{sha256}.pdf"
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def writer(self) -> TempWriter:
+        return TempWriter(self.tmp / f"{uuid.uuid4().hex}.part")
+
+    async def commit(self, temp: Path, sha256: str) -> tuple[str, bool]:
+        """Move a finished temp file to its content address; (key, whether it is new)."""
+        key = self.key_for(sha256)
+        final = self.path(key)
+        if await aiofiles.os.path.exists(final):
+            await aiofiles.os.remove(temp)
+            return key, False
+        await aiofiles.os.makedirs(final.parent, exist_ok=True)
+        await aiofiles.os.replace(temp, final)
+        return key, True
+
+    async def remove(self, key: str) -> None:
+        try:
+            await aiofiles.os.remove(self.path(key))
+        except FileNotFoundError:
+            pass
+
+    def writable(self) -> bool:
+        """Readiness probe: can this process create a file on the volume right now?"""
+        probe = self.tmp / f".probe-{os.getpid()}"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            return True
+        except OSError:
+            return False
+
+
+class TempWriter:
+    """Streams chunks to a temp file, hashing and counting as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self.head = b""
+        self._hash = hashlib.sha256()
+        self._file: aiofiles.threadpool.binary.AsyncBufferedIOBase | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        if self._file is None:
+            self._file = await aiofiles.open(self.path, "wb")
+        if len(self.head) < 1024:
+            self.head += chunk[: 1024 - len(self.head)]
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        await self._file.write(chunk)
+
+    async def close(self) -> None:
+        if self._file is not None:
+            await self._file.close()
+            self._file = None
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    async def discard(self) -> None:
+        await self.close()
+        try:
+            await aiofiles.os.remove(self.path)
+        except FileNotFoundError:
+            pass
