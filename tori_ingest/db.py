@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ class EmbeddedPostgres:
     """
 
     def __init__(self, pgdata: Path) -> None:
-        import pgserver  # imported lazily: only the embedded mode needs it
+        with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": harmless, it falls back
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: only the embedded mode needs it
 
         pgdata.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(pgdata, cleanup_mode="stop")

@@ -17,7 +17,10 @@ from tori_ingest.middleware import request_id_var
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
-    "message", "asctime", "taskName", "color_message"
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
 }
 
 

@@ -29,6 +29,7 @@ MAX_KEYPHRASE_TOKENS = 6
 BATCH_SIZE = 16
 
 _WS = re.compile(r"\s+")
+_ARTICLES = frozenset({"the", "a", "an"})
 
 
 class ModelError(RuntimeError):
@@ -114,7 +115,9 @@ def annotate(
             number = page + 1
             words += sum(1 for t in doc if not (t.is_punct or t.is_space))
             for ent in doc.ents:
-                text = _WS.sub(" ", ent.text).strip()
+                # "the University of X" and "University of X" are one entity.
+                span = ent[1:] if len(ent) > 1 and ent[0].lower_ in _ARTICLES else ent
+                text = _WS.sub(" ", span.text).strip()
                 entry = entities.setdefault((text, ent.label_), [0, set()])
                 entry[0] += 1
                 entry[1].add(number)

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import uvicorn
@@ -130,7 +130,9 @@ async def work(settings: Settings, url: str) -> None:
         await _run_until_stopped(running, on_stop=lambda: None)
 
 
-async def _run_until_stopped(running: list[asyncio.Task[None]], on_stop) -> None:
+async def _run_until_stopped(
+    running: list[asyncio.Task[None]], on_stop: Callable[[], object]
+) -> None:
     signalled = asyncio.create_task(_until_signal())
     await asyncio.wait([signalled, *running], return_when=asyncio.FIRST_COMPLETED)
     on_stop()

@@ -8,7 +8,7 @@ discards every temp file of the request, so bad input leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -80,7 +80,7 @@ async def read_form(
     events: list[tuple[str, bytes]] = []
     header: list[bytes] = [b"", b""]
 
-    def on(kind: str):
+    def on(kind: str) -> Callable[..., None]:
         def data_cb(data: bytes, start: int, end: int) -> None:
             events.append((kind, data[start:end]))
 

@@ -1,0 +1,95 @@
+"""spaCy annotation: entities merged across pages, keyphrases, bounded chunks, model choice."""
+
+import pytest
+from spacy.language import Language
+
+from tori_ingest import nlp
+from tori_ingest.nlp import ModelError
+
+
+@pytest.fixture(scope="module")
+def full() -> Language:
+    language, info = nlp.load_pipeline("auto")
+    assert info.model in nlp.AUTO_MODELS
+    assert "lemmatizer" not in language.pipe_names  # only what the result needs
+    return language
+
+
+@pytest.fixture(scope="module")
+def blank() -> Language:
+    return nlp.load_pipeline("blank:en")[0]
+
+
+PAGES = [
+    "Ada Lovelace worked with Charles Babbage in London.\nShe wrote notes on the engine.",
+    "",
+    "Charles Babbage designed the Analytical Engine in London. Ada Lovelace explained it.",
+]
+
+
+def test_entities_merged_with_pages_most_frequent_first(full: Language) -> None:
+    out = nlp.annotate(full, PAGES)
+    ents = {(e["text"], e["label"]): e for e in out["entities"]}
+    assert ents[("Charles Babbage", "PERSON")]["count"] == 2
+    assert ents[("Charles Babbage", "PERSON")]["pages"] == [1, 3]
+    assert ents[("London", "GPE")]["pages"] == [1, 3]
+    counts = [e["count"] for e in out["entities"]]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_keyphrases_are_noun_chunks_without_determiners(full: Language) -> None:
+    phrases = {k["text"]: k["count"] for k in nlp.annotate(full, PAGES)["keyphrases"]}
+    assert phrases["charles babbage"] == 2
+    assert "analytical engine" in phrases  # "the Analytical Engine" without "the"
+    assert not any(p.startswith("the ") for p in phrases)
+
+
+def test_stats_and_chunks(full: Language) -> None:
+    out = nlp.annotate(full, PAGES)
+    assert out["stats"] == {"words": 26, "sentences": 4, "chars": sum(map(len, PAGES))}
+    assert [(c["page_start"], c["page_end"]) for c in out["chunks"]] == [(1, 3)]
+    assert out["chunks"][0]["text"].startswith(
+        "Ada Lovelace worked with Charles Babbage in London."
+    )
+    assert "\n" not in out["chunks"][0]["text"]
+
+
+def test_chunks_are_bounded_and_sentence_aligned(blank: Language) -> None:
+    sentence = "This sentence is exactly about fifty characters."
+    pages = [" ".join([sentence] * 30), " ".join([sentence] * 30)]
+    chunks = nlp.annotate(blank, pages)["chunks"]
+    assert all(len(c["text"]) <= nlp.CHUNK_CHARS for c in chunks)
+    assert all(c["text"].endswith(".") for c in chunks)
+    assert " ".join(c["text"] for c in chunks) == " ".join(pages)
+    assert chunks[0]["page_start"] == 1 and chunks[-1]["page_end"] == 2
+
+
+def test_overlong_sentence_is_cut(blank: Language) -> None:
+    words = " ".join(["word"] * 600)  # ~3,000 chars, no sentence end
+    chunks = nlp.annotate(blank, [words])["chunks"]
+    assert len(chunks) >= 3
+    assert all(len(c["text"]) <= nlp.CHUNK_CHARS for c in chunks)
+
+
+def test_progress_reports_every_page_once_in_order(blank: Language) -> None:
+    seen: list[int] = []
+    nlp.annotate(blank, ["One.", "", "Three.", "Four."], on_page=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 4
+
+
+def test_long_page_is_segmented(blank: Language) -> None:
+    page = ("Word " * 10_000).strip()  # 50k chars
+    parts = list(nlp.segments([page], limit=20_000))
+    assert len(parts) == 3 and all(len(t) <= 20_000 for _, t in parts)
+    assert " ".join(t for _, t in parts) == page
+
+
+def test_blank_pipeline_has_no_entities_but_keyphrases(blank: Language) -> None:
+    out = nlp.annotate(blank, PAGES)
+    assert out["entities"] == []
+    assert {"text": "babbage", "count": 2} in out["keyphrases"]
+
+
+def test_unknown_model_is_an_error_naming_the_fix() -> None:
+    with pytest.raises(ModelError, match=r"pip install"):
+        nlp.resolve_model("en_core_web_nonexistent")

