@@ -142,6 +142,8 @@ class Server:
             "TORI_LOG_FORMAT": "json",
             **env,
         }
+        if not db_url:  # the embedded default: no DATABASE_URL, auto-migrate on
+            del full_env["DATABASE_URL"], full_env["TORI_AUTO_MIGRATE"]
         command = args or ("serve",)
         cli = [sys.executable, "-m", "tori_ingest", *command]
         if command[0] == "serve":

@@ -1,0 +1,105 @@
+"""The console script as a user runs it: config, migrate, start-up refusals, embedded mode."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+import pytest
+
+from .conftest import Server
+from .pdfs import prose_pdf
+
+
+def cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TORI_", "DATABASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "tori_ingest", *args], env={**full_env, **env},
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_config_prints_every_setting_with_secrets_masked() -> None:
+    out = cli("config", DATABASE_URL="postgresql://u:hunter2@db/x", TORI_API_TOKENS="a,b")
+    assert out.returncode == 0
+    settings = json.loads(out.stdout)
+    for name in ("DATABASE_URL", "PORT", "TORI_DATA_DIR", "TORI_SPACY_MODEL", "TORI_POOL_SIZE",
+                 "TORI_MAX_UPLOAD_MB", "TORI_MAX_PAGES", "TORI_JOB_TIMEOUT_S",
+                 "TORI_MAX_MEMORY_MB", "TORI_MAX_TASKS_PER_CHILD", "TORI_MAX_ATTEMPTS",
+                 "TORI_SHUTDOWN_GRACE_S", "TORI_RETENTION_DAYS", "TORI_API_TOKENS",
+                 "TORI_CORS_ORIGINS", "TORI_AUTO_MIGRATE", "TORI_LOG_FORMAT", "TORI_METRICS_PORT",
+                 "TORI_IMPORT_DIR", "TORI_STORAGE_DIR"):  # fmt: skip
+        assert name in settings
+    assert settings["DATABASE_URL"] == "postgresql://u:***@db/x"
+    assert "hunter2" not in out.stdout and "a,b" not in out.stdout
+    assert settings["TORI_MAX_UPLOAD_MB"] == 200 and settings["TORI_MAX_PAGES"] == 5000
+
+
+def test_bad_setting_value_is_a_clear_error() -> None:
+    out = cli("config", TORI_POOL_SIZE="many")
+    assert out.returncode == 2 and "TORI_POOL_SIZE" in out.stderr
+
+
+def test_serve_refuses_public_bind_without_auth() -> None:
+    out = cli("serve", "--host", "0.0.0.0", DATABASE_URL="postgresql://unused/x")
+    assert out.returncode == 2
+    assert "TORI_API_TOKENS" in out.stderr and "--insecure" in out.stderr
+
+
+def test_unknown_model_is_a_startup_error_naming_the_fix() -> None:
+    out = cli("worker", TORI_SPACY_MODEL="en_core_web_nonexistent",
+              DATABASE_URL="postgresql://unused/x")  # fmt: skip
+    assert out.returncode == 2
+    assert "pip install" in out.stderr
+
+
+def test_migrate_is_idempotent(empty_db_url: str) -> None:
+    first = cli("migrate", DATABASE_URL=empty_db_url)
+    assert first.returncode == 0, first.stderr
+    assert "001_jobs.sql" in first.stdout
+    again = cli("migrate", DATABASE_URL=empty_db_url)
+    assert again.returncode == 0 and "up to date" in again.stdout
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    # Traversable by the embedded Postgres' own user (pytest's tmp tree is 0700).
+    path = Path(tempfile.mkdtemp(prefix="tori-cli-"))
+    path.chmod(0o755)
+    return path
+
+
+def postgres_running(pgdata: Path) -> bool:
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if proc.info["name"] == "postgres" and str(pgdata) in " ".join(
+                proc.info["cmdline"] or []
+            ):
+                return True
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return False
+
+
+def test_embedded_default_serves_and_stops_postgres(data_dir: Path) -> None:
+    srv = Server("", data_dir).wait_ready(timeout=180)
+    try:
+        job = srv.wait_job(srv.upload(prose_pdf(2)).json()["job_id"])
+        assert job["status"] == "succeeded"
+        assert (data_dir / "pg" / "PG_VERSION").exists()
+        assert (data_dir / "files").is_dir()
+        assert postgres_running(data_dir / "pg")
+    finally:
+        code = srv.stop(signal.SIGTERM)
+    assert code == 0, srv.log_text()
+    assert not postgres_running(data_dir / "pg")
+    # A second start reuses the same database: the job is still there.
+    again = Server("", data_dir).wait_ready(timeout=180)
+    try:
+        assert again.client.get(f"/jobs/{job['job_id']}").json()["status"] == "succeeded"
+    finally:
+        assert again.stop() == 0
