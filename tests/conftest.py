@@ -29,7 +29,10 @@ import pytest
 
 from tori_ingest import migrate
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdfjs"
+CORPUS = Path(
+    os.environ.get("TORI_TEST_CORPUS")
+    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdfjs"
+)
 TEMPLATE = "tori_test_template"
 
 
@@ -130,7 +133,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.db_url = db_url
         self.data_dir = data_dir
-        self.storage = data_dir / "files"
+        self.storage = Path(env.get("TORI_STORAGE_DIR") or data_dir / "files")
         self.log_path = data_dir / f"serve-{self.port}.log"
         full_env = {
             **os.environ,

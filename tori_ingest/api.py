@@ -14,10 +14,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from tori_ingest import errors, jobs, upload
+from tori_ingest import errors, jobs, upload, ws
 from tori_ingest.errors import ApiError
+from tori_ingest.events import EventHub
 from tori_ingest.middleware import (
     JSON,
     RequestContext,
@@ -44,6 +45,7 @@ class Context:
     db: asyncpg.Pool
     storage: Storage
     pool: Pool | None = None
+    hub: EventHub | None = None
 
 
 def ctx(request: Request) -> Context:
@@ -182,6 +184,8 @@ def build_app(context: Context) -> Starlette:
         Route("/jobs/{job_id}/result", get_result, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        WebSocketRoute("/ws", ws.ws_many),
+        WebSocketRoute("/ws/jobs/{job_id}", ws.ws_one),
     ]
     middleware = [Middleware(RequestContext)]
     if context.settings.cors_origins:

@@ -18,7 +18,7 @@ from spacy.language import Language
 from tori_ingest import clean, errors, extract, nlp
 from tori_ingest.errors import JobError
 
-# Pool processes report progress at most this often per job (the last page always reports).
+# Pool processes report progress at most this often per job.
 PROGRESS_INTERVAL_S = 0.25
 # Markers (in a PDF's first KiB) that trigger failure modes in tests; TORI_TEST_HOOKS only.
 HOOK_HANG, HOOK_CRASH = b"%tori-test-hang", b"%tori-test-crash"
@@ -49,17 +49,22 @@ def process(job_id: str, path: str, password: str | None, max_pages: int) -> dic
         data = f.read()
     if _state.get("test_hooks"):
         _test_hook(data)
-    raw = extract.extract(data, password=password, max_pages=max_pages)
+    # pages_done moves through both phases: extracting a page is its first half, annotating
+    # it the second, so the bar neither stalls during extraction nor jumps at the end.
+    raw = extract.extract(
+        data, password=password, max_pages=max_pages, on_page=lambda d, t: report(d // 2, t)
+    )
     del data
     total = len(raw.pages)
-    report(0, total)
     pages = clean.clean_pages(raw.pages)
     extracted = time.perf_counter()
     warnings = list(raw.warnings)
     warnings += [f"page {i} has no text layer" for i, text in enumerate(pages, 1) if not text]
     if not any(pages):
         raise JobError(errors.NO_TEXT, f"none of the {total} pages has a text layer (scanned PDF?)")
-    annotations = nlp.annotate(language, pages, on_page=lambda done: report(done, total))
+    annotations = nlp.annotate(
+        language, pages, on_page=lambda done: report((total + done) // 2, total)
+    )
     finished = time.perf_counter()
     return {
         "document": {"pages": total, **raw.metadata, "encrypted": raw.encrypted},
@@ -80,16 +85,18 @@ def ping() -> int:
 
 
 class _Progress:
-    """Throttled (done, total) reports to the parent; the final page always gets through."""
+    """(done, total) reports to the parent, at most one per interval, counted from job start.
+
+    A job shorter than one interval reports nothing: its final state is written with the result,
+    so a one-page PDF costs no extra database round trip.
+    """
 
     def __init__(self, job_id: str, events: Queue | None) -> None:
-        self.job_id, self.events, self.last = job_id, events, 0.0
+        self.job_id, self.events, self.last = job_id, events, time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
-        if self.events is None:
-            return
         now = time.monotonic()
-        if done < total and done > 0 and now - self.last < PROGRESS_INTERVAL_S:
+        if self.events is None or now - self.last < PROGRESS_INTERVAL_S:
             return
         self.last = now
         self.events.put(("progress", self.job_id, done, total))

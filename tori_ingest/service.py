@@ -21,6 +21,7 @@ import uvicorn
 
 from tori_ingest import __version__, api, migrate, nlp, tasks
 from tori_ingest.db import create_pool
+from tori_ingest.events import EventHub
 from tori_ingest.pool import Pool
 from tori_ingest.settings import Settings, mask_url
 from tori_ingest.storage import Storage
@@ -38,7 +39,7 @@ async def run_migrations(url: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def open_context(
-    settings: Settings, url: str, *, with_pool: bool
+    settings: Settings, url: str, *, with_pool: bool, with_events: bool = False
 ) -> AsyncIterator[api.Context]:
     model = nlp.resolve_model(settings.tori_spacy_model) if with_pool else None
     if settings.auto_migrate:
@@ -47,10 +48,14 @@ async def open_context(
     storage.prepare()
     db = await create_pool(url, max_size=10)
     pool: Pool | None = None
+    hub: EventHub | None = None
     try:
         if model is not None:
             pool = Pool(settings, model)
             pool.start()
+        if with_events:
+            hub = EventHub(url)
+            hub.start()
         log.info(
             "tori-ingest started",
             extra={
@@ -61,8 +66,10 @@ async def open_context(
                 "storage": str(storage.root),
             },
         )
-        yield api.Context(settings=settings, db=db, storage=storage, pool=pool)
+        yield api.Context(settings=settings, db=db, storage=storage, pool=pool, hub=hub)
     finally:
+        if hub is not None:
+            await hub.stop()
         if pool is not None:
             await asyncio.to_thread(pool.stop)
         await db.close()
@@ -105,7 +112,7 @@ async def _until_signal() -> None:
 
 
 async def serve(settings: Settings, url: str, *, host: str, port: int, worker: bool) -> None:
-    async with open_context(settings, url, with_pool=worker) as ctx:
+    async with open_context(settings, url, with_pool=worker, with_events=True) as ctx:
         config = uvicorn.Config(
             api.build_app(ctx),
             host=host,
