@@ -196,8 +196,9 @@ class Server:
     # Convenience calls used across test modules.
 
     def upload(self, data: bytes, filename: str = "doc.pdf", **fields: str) -> httpx.Response:
-        return self.client.post("/jobs", files={"file": (filename, data, "application/pdf")},
-                                data=fields)  # fmt: skip
+        return self.client.post(
+            "/jobs", files={"file": (filename, data, "application/pdf")}, data=fields
+        )
 
     def wait_job(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
         def terminal() -> dict[str, Any] | None:

@@ -25,8 +25,11 @@ def test_upload_poll_result(server: Server) -> None:
     body = r.json()
     job_id = body["job_id"]
     assert body["status"] == "queued"
-    assert body["links"] == {"self": f"/jobs/{job_id}", "result": f"/jobs/{job_id}/result",
-                             "ws": f"/ws/jobs/{job_id}"}  # fmt: skip
+    assert body["links"] == {
+        "self": f"/jobs/{job_id}",
+        "result": f"/jobs/{job_id}/result",
+        "ws": f"/ws/jobs/{job_id}",
+    }
 
     job = server.wait_job(job_id)
     assert job["status"] == "succeeded", job
@@ -140,18 +143,28 @@ def test_too_large_is_413_while_streaming(start_server: StartServer) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "what"),
     [
-        ({"data": {"priority": "interactive"}, "files": {"other": ("a.pdf", b"%PDF-1.4")}},
-         "missing file field"),
-        ({"content": b"--xyz\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n%PDF-1.",
-          "headers": {"content-type": "multipart/form-data; boundary=xyz"}}, "truncated"),
-        ({"content": b"garbage", "headers": {"content-type": "multipart/form-data"}},
-         "no boundary"),
-        ({"content": b"%PDF-1.4", "headers": {"content-type": "application/pdf"}},
-         "not multipart"),
-        ({"files": {"file": ("a.pdf", b"%PDF-1.4 x")}, "data": {"priority": "urgent"}},
-         "bad priority"),
+        (
+            {"data": {"priority": "interactive"}, "files": {"other": ("a.pdf", b"%PDF-1.4")}},
+            "missing file field",
+        ),
+        (
+            {
+                "content": b'--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\n%PDF-1.',
+                "headers": {"content-type": "multipart/form-data; boundary=xyz"},
+            },
+            "truncated",
+        ),
+        (
+            {"content": b"garbage", "headers": {"content-type": "multipart/form-data"}},
+            "no boundary",
+        ),
+        ({"content": b"%PDF-1.4", "headers": {"content-type": "application/pdf"}}, "not multipart"),
+        (
+            {"files": {"file": ("a.pdf", b"%PDF-1.4 x")}, "data": {"priority": "urgent"}},
+            "bad priority",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_requests_are_400(server: Server, kwargs: dict, what: str) -> None:
     files_before, jobs_before = storage_files(server), job_count(server)
     r = server.client.post("/jobs", **kwargs)
@@ -161,8 +174,15 @@ def test_malformed_requests_are_400(server: Server, kwargs: dict, what: str) -> 
     assert job_count(server) == jobs_before
 
 
-@pytest.mark.parametrize("path", ["/jobs/00000000-0000-4000-8000-000000000000", "/jobs/not-a-uuid",
-                                  "/jobs/not-a-uuid/result", "/nowhere"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs/00000000-0000-4000-8000-000000000000",
+        "/jobs/not-a-uuid",
+        "/jobs/not-a-uuid/result",
+        "/nowhere",
+    ],
+)
 def test_unknown_is_404_envelope(server: Server, path: str) -> None:
     r = server.client.get(path)
     assert r.status_code == 404

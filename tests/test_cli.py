@@ -12,27 +12,46 @@ import psutil
 import pytest
 
 from .conftest import Server
-from .pdfs import prose_pdf
+from .pdfs import make_pdf, prose_pdf
 
 
 def cli(*args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("TORI_", "DATABASE_"))}
     return subprocess.run(
-        [sys.executable, "-m", "tori_ingest", *args], env={**full_env, **env},
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "tori_ingest", *args],
+        env={**full_env, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_config_prints_every_setting_with_secrets_masked() -> None:
     out = cli("config", DATABASE_URL="postgresql://u:hunter2@db/x", TORI_API_TOKENS="a,b")
     assert out.returncode == 0
     settings = json.loads(out.stdout)
-    for name in ("DATABASE_URL", "PORT", "TORI_DATA_DIR", "TORI_SPACY_MODEL", "TORI_POOL_SIZE",
-                 "TORI_MAX_UPLOAD_MB", "TORI_MAX_PAGES", "TORI_JOB_TIMEOUT_S",
-                 "TORI_MAX_MEMORY_MB", "TORI_MAX_TASKS_PER_CHILD", "TORI_MAX_ATTEMPTS",
-                 "TORI_SHUTDOWN_GRACE_S", "TORI_RETENTION_DAYS", "TORI_API_TOKENS",
-                 "TORI_CORS_ORIGINS", "TORI_AUTO_MIGRATE", "TORI_LOG_FORMAT", "TORI_METRICS_PORT",
-                 "TORI_IMPORT_DIR", "TORI_STORAGE_DIR"):  # fmt: skip
+    for name in (
+        "DATABASE_URL",
+        "PORT",
+        "TORI_DATA_DIR",
+        "TORI_SPACY_MODEL",
+        "TORI_POOL_SIZE",
+        "TORI_MAX_UPLOAD_MB",
+        "TORI_MAX_PAGES",
+        "TORI_JOB_TIMEOUT_S",
+        "TORI_MAX_MEMORY_MB",
+        "TORI_MAX_TASKS_PER_CHILD",
+        "TORI_MAX_ATTEMPTS",
+        "TORI_SHUTDOWN_GRACE_S",
+        "TORI_RETENTION_DAYS",
+        "TORI_API_TOKENS",
+        "TORI_CORS_ORIGINS",
+        "TORI_AUTO_MIGRATE",
+        "TORI_LOG_FORMAT",
+        "TORI_METRICS_PORT",
+        "TORI_IMPORT_DIR",
+        "TORI_STORAGE_DIR",
+    ):
         assert name in settings
     assert settings["DATABASE_URL"] == "postgresql://u:***@db/x"
     assert "hunter2" not in out.stdout and "a,b" not in out.stdout
@@ -51,8 +70,9 @@ def test_serve_refuses_public_bind_without_auth() -> None:
 
 
 def test_unknown_model_is_a_startup_error_naming_the_fix() -> None:
-    out = cli("worker", TORI_SPACY_MODEL="en_core_web_nonexistent",
-              DATABASE_URL="postgresql://unused/x")  # fmt: skip
+    out = cli(
+        "worker", TORI_SPACY_MODEL="en_core_web_nonexistent", DATABASE_URL="postgresql://unused/x"
+    )
     assert out.returncode == 2
     assert "pip install" in out.stderr
 
@@ -103,3 +123,33 @@ def test_embedded_default_serves_and_stops_postgres(data_dir: Path) -> None:
         assert again.client.get(f"/jobs/{job['job_id']}").json()["status"] == "succeeded"
     finally:
         assert again.stop() == 0
+
+
+def test_submit_directory_follows_jobs_and_fails_on_failure(server: Server, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "nested").mkdir(parents=True)
+    (docs / "a.pdf").write_bytes(prose_pdf(2))
+    (docs / "nested" / "b.pdf").write_bytes(prose_pdf(3))
+    (docs / "notes.txt").write_text("not collected: not a .pdf")
+    ok = cli("submit", str(docs), "--url", server.base)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count("succeeded") == 2 and "notes.txt" not in ok.stdout
+
+    (docs / "locked.pdf").write_bytes(make_pdf(["secret"], user_password="pw"))
+    (tmp_path / "fake.pdf").write_bytes(b"hello")
+    bad = cli("submit", str(docs / "locked.pdf"), str(tmp_path / "fake.pdf"), "--url", server.base)
+    assert bad.returncode == 1
+    assert "encrypted" in bad.stdout and "not_a_pdf" in bad.stdout
+
+    missing = cli("submit", str(tmp_path / "nope.pdf"), "--url", server.base)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_status_counts_and_one_job(server: Server) -> None:
+    job = server.wait_job(server.upload(prose_pdf(1)).json()["job_id"])
+    counts = cli("status", DATABASE_URL=server.db_url)
+    assert counts.returncode == 0, counts.stderr
+    assert json.loads(counts.stdout)["jobs"]["succeeded"] >= 1
+    one = cli("status", job["job_id"], DATABASE_URL=server.db_url)
+    assert json.loads(one.stdout)["status"] == "succeeded"
+    assert cli("status", "not-a-job", DATABASE_URL=server.db_url).returncode == 1

@@ -69,8 +69,10 @@ def test_single_job_socket_snapshot_events_then_close(server: Server) -> None:
 
 def test_many_concurrent_jobs_complete_and_in_order(server: Server) -> None:
     with connect(ws_url(server, "/ws")) as ws:
-        ids = [server.upload(prose_pdf(1 + i % 3, title=f"doc {i}")).json()["job_id"]
-               for i in range(12)]  # fmt: skip
+        ids = [
+            server.upload(prose_pdf(1 + i % 3, title=f"doc {i}")).json()["job_id"]
+            for i in range(12)
+        ]
         ws.send(orjson.dumps({"subscribe": ids}).decode())
         seen = collect_until_terminal(ws, set(ids))
     for job_id in ids:
@@ -150,15 +152,19 @@ def test_listener_reconnects_and_resyncs(start_server: StartServer) -> None:
 
         # Changes after the reconnect still arrive.
         def listening() -> bool:
-            return bool(fetchval(
-                srv.db_url,
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-                " AND datname = current_database()", APPLICATION_NAME,
-            ))  # fmt: skip
+            return bool(
+                fetchval(
+                    srv.db_url,
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                    " AND datname = current_database()",
+                    APPLICATION_NAME,
+                )
+            )
 
         wait_for(listening, 30, "the listener to be back")
-        fetchval(srv.db_url, "UPDATE tori_jobs SET status = 'cancelled' WHERE id = $1::uuid",
-                 job_id)  # fmt: skip
+        fetchval(
+            srv.db_url, "UPDATE tori_jobs SET status = 'cancelled' WHERE id = $1::uuid", job_id
+        )
         update = recv(ws, timeout=30)
         assert update["type"] == "update" and update["status"] == "cancelled"
         assert update["version"] > resync["version"]

@@ -9,8 +9,9 @@ from .pdfs import make_pdf
 
 
 def test_exact_text_per_page_and_metadata() -> None:
-    data = make_pdf(["First page text.", ["Second page,", "two lines."]], title="My Title",
-                    author="Jane Roe")  # fmt: skip
+    data = make_pdf(
+        ["First page text.", ["Second page,", "two lines."]], title="My Title", author="Jane Roe"
+    )
     out = extract.extract(data)
     assert out.pages == ["First page text.", "Second page,\ntwo lines."]
     assert out.metadata["title"] == "My Title"

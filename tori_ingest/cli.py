@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import sys
 
 from tori_ingest import __version__, logs
@@ -42,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a worker alone")
     sub.add_parser("migrate", help="apply database migrations (idempotent)")
     sub.add_parser("config", help="print the effective settings")
+
+    submit = sub.add_parser("submit", help="upload files or directories and follow them live")
+    submit.add_argument("paths", nargs="+", metavar="PATH")
+    submit.add_argument("--url", default=None, help="service URL (default http://127.0.0.1:$PORT)")
+    submit.add_argument("--token", default=None, help="bearer token (default $TORI_TOKEN)")
+    submit.add_argument("--priority", choices=["interactive", "bulk"], default="interactive")
+    submit.add_argument("--password", default=None, help="password for encrypted PDFs")
+    submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
+
+    status = sub.add_parser("status", help="one job, or job counts by state (reads the database)")
+    status.add_argument("job_id", nargs="?")
     return parser
 
 
@@ -55,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         print(json.dumps(settings.public(), indent=2, default=str))
         return 0
+    if args.command == "submit":
+        return _submit(args, settings)
     logs.setup(settings.log_format, settings.tori_log_level)
     try:
         return _run(args, settings)
@@ -99,6 +113,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
         elif args.command == "worker":
             asyncio.run(service.work(settings, url))
+        elif args.command == "status":
+            return asyncio.run(_status(url, args.job_id))
     finally:
         if embedded is not None:
             embedded.stop()
@@ -110,6 +126,58 @@ def _check_model(settings: Settings) -> None:
     from tori_ingest.nlp import resolve_model
 
     resolve_model(settings.tori_spacy_model)
+
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+
+    from tori_ingest import submit
+
+    console = Console()
+    try:
+        paths = submit.collect(args.paths)
+    except FileNotFoundError as exc:
+        print(f"tori-ingest: {exc}", file=sys.stderr)
+        return 2
+    url = args.url or f"http://127.0.0.1:{settings.port}"
+    token = args.token or os.environ.get("TORI_TOKEN")
+    items = asyncio.run(
+        submit.submit(
+            paths,
+            url=url,
+            token=token,
+            priority=args.priority,
+            password=args.password,
+            concurrency=max(1, args.concurrency),
+        )
+    )
+    console.print(submit.summary(items))
+    return 0 if all(i.status == "succeeded" for i in items) else 1
+
+
+async def _status(url: str, job_id: str | None) -> int:
+    import uuid
+
+    from tori_ingest import jobs
+    from tori_ingest.db import create_pool
+
+    db = await create_pool(url, min_size=1, max_size=2)
+    try:
+        if job_id:
+            try:
+                row = await jobs.get(db, uuid.UUID(job_id))
+            except ValueError:
+                row = None
+            if row is None:
+                print(f"tori-ingest: no such job {job_id}", file=sys.stderr)
+                return 1
+            print(json.dumps(jobs.view(row), indent=2))
+            return 0
+        counts = await jobs.counts(db)
+        print(json.dumps(counts, indent=2))
+        return 0
+    finally:
+        await db.close()
 
 
 if __name__ == "__main__":

@@ -174,6 +174,17 @@ async def result_text(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
     )
 
 
+async def counts(db: asyncpg.Pool) -> dict[str, Any]:
+    """Jobs by state and lane, and the queue's own backlog (for `status` and metrics)."""
+    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
+    by_status: dict[str, int] = {}
+    by_lane: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
+        by_lane.setdefault(r["lane"], {})[r["status"]] = r["n"]
+    return {"jobs": by_status, "lanes": by_lane}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 

@@ -65,8 +65,11 @@ class Connection:
 
     def error(self, code: str, message: str, job_id: str | None = None) -> None:
         key = f"error:{uuid.uuid4()}"
-        self.pending[key] = {"type": "error", "job_id": job_id,
-                             "error": {"code": code, "message": message}}  # fmt: skip
+        self.pending[key] = {
+            "type": "error",
+            "job_id": job_id,
+            "error": {"code": code, "message": message},
+        }
         self.wake.set()
 
     async def subscribe(self, raw_ids: list[Any]) -> None:
@@ -91,8 +94,9 @@ class Connection:
         for job_id in new:
             if job_id in states:
                 state, newer = states[job_id], held[job_id]
-                self.push(newer if newer and newer["version"] > state["version"] else state,
-                          snapshot=True)  # fmt: skip
+                self.push(
+                    newer if newer and newer["version"] > state["version"] else state, snapshot=True
+                )
             else:
                 self.unsubscribe([job_id])
                 self.error(errors.NOT_FOUND, "no such job", job_id)
