@@ -115,10 +115,9 @@ def test_single_socket_for_unknown_job_closes_4404(server: Server) -> None:
     assert info.value.rcvd is not None and info.value.rcvd.code == 4404
 
 
-def test_job_run_by_another_copy_reaches_this_copys_subscriber(
-    start_server: StartServer, db_url: str
-) -> None:
-    api_only = start_server("serve", "--no-worker", db_url=db_url)
+def test_job_run_by_another_copy_reaches_this_copys_subscriber(start_server: StartServer) -> None:
+    api_only = start_server("serve", "--no-worker")
+    db_url = api_only.db_url
     api_only.storage.mkdir(parents=True, exist_ok=True)
     # A second copy with the worker: same database, same shared volume.
     worker = start_server("serve", db_url=db_url, TORI_STORAGE_DIR=str(api_only.storage))

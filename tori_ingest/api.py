@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -112,6 +113,37 @@ async def get_job(request: Request) -> Response:
     return JSON(jobs.view(await load_job(request)))
 
 
+async def cancel_job(request: Request) -> Response:
+    """Cancel; a job that already ended is left as it is (200 with its state)."""
+    row = await load_job(request)
+    cancelled = await jobs.cancel(ctx(request).db, row["id"])
+    return JSON(jobs.view(cancelled or await load_job(request)))
+
+
+async def retry_job(request: Request) -> Response:
+    """Re-queue a failed or cancelled job (202); any other state is returned as it is (200)."""
+    row = await load_job(request)
+    password = None
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = await read_json(request)
+        password = body.get("password") if isinstance(body.get("password"), str) else None
+    requeued = await jobs.retry(ctx(request).db, row["id"], password)
+    if requeued is None:
+        return JSON(jobs.view(await load_job(request)))
+    return JSON(jobs.view(requeued), status_code=202)
+
+
+async def read_json(request: Request) -> dict:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        raise ApiError(400, errors.BAD_REQUEST, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, errors.BAD_REQUEST, "the body must be a JSON object")
+    return body
+
+
 async def get_result(request: Request) -> Response:
     row = await load_job(request)
     if row["status"] != "succeeded":
@@ -181,6 +213,8 @@ def build_app(context: Context) -> Starlette:
         Route("/jobs", create_jobs, methods=["POST"]),
         Route("/jobs", list_jobs, methods=["GET"]),
         Route("/jobs/{job_id}", get_job, methods=["GET"]),
+        Route("/jobs/{job_id}", cancel_job, methods=["DELETE"]),
+        Route("/jobs/{job_id}/retry", retry_job, methods=["POST"]),
         Route("/jobs/{job_id}/result", get_result, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

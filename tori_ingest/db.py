@@ -60,5 +60,5 @@ async def create_pool(
     url: str, *, min_size: int = 1, max_size: int = 10, **kw: Any
 ) -> asyncpg.Pool:
     return await asyncpg.create_pool(
-        url, min_size=min_size, max_size=max_size, command_timeout=60, **kw
+        url, min_size=min_size, max_size=max_size, command_timeout=60, timeout=5, **kw
     )

@@ -41,6 +41,31 @@ RETURNING {JOB_COLUMNS}
 """
 
 
+# Re-queue an ended job: a new queue entry only if the row really is failed/cancelled (an empty
+# array defers nothing), and the row points at it, in one statement.
+_RETRY = """
+WITH target AS (
+    SELECT id, lane FROM tori_jobs WHERE id = $1 AND status IN ('failed', 'cancelled') FOR UPDATE
+), deferred AS (
+    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
+        SELECT ROW($2::varchar, $3::varchar,
+                   CASE WHEN lane = 'bulk' THEN {bulk} ELSE {interactive} END,
+                   NULL::text, NULL::text, jsonb_build_object('job_id', id), NULL::timestamptz
+        )::procrastinate_job_to_defer_v1 FROM target
+    ))) AS queue_id
+)
+UPDATE tori_jobs j SET status = 'queued', error_code = NULL, error_message = NULL,
+       started_at = NULL, finished_at = NULL, pages_done = 0,
+       password = coalesce($4, j.password), procrastinate_job_id = deferred.queue_id
+FROM deferred WHERE j.id = $1
+RETURNING {columns}
+""".format(
+    bulk=LANE_PRIORITY["bulk"],
+    interactive=LANE_PRIORITY["interactive"],
+    columns=", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(",")),
+)
+
+
 @dataclass(frozen=True)
 class NewJob:
     sha256: str
@@ -69,6 +94,34 @@ async def create(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record:
         job.idempotency_key,
         job.fingerprint,
     )
+
+
+async def retry(
+    db: asyncpg.Pool, job_id: uuid.UUID, password: str | None = None
+) -> asyncpg.Record | None:
+    """failed/cancelled → queued with a new queue entry; None if the job is in another state."""
+    return await db.fetchrow(_RETRY, job_id, QUEUE, TASK_NAME, password)
+
+
+async def cancel(db: asyncpg.Pool, job_id: uuid.UUID) -> asyncpg.Record | None:
+    """queued/running → cancelled, and the queue entry cancelled (a running one aborted).
+
+    None when the job had already ended. A worker that finishes a cancelled job finds its
+    row no longer `running` and stores nothing.
+    """
+    async with db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"""UPDATE tori_jobs SET status = 'cancelled', finished_at = now(), password = NULL,
+                       error_code = 'cancelled', error_message = 'cancelled by request'
+                WHERE id = $1 AND status IN ('queued', 'running')
+                RETURNING {JOB_COLUMNS}""",
+            job_id,
+        )
+        if row is not None and row["procrastinate_job_id"] is not None:
+            await conn.execute(
+                "SELECT procrastinate_cancel_job_v1($1, true, false)", row["procrastinate_job_id"]
+            )
+    return row
 
 
 async def get(db: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> asyncpg.Record | None:

@@ -22,13 +22,18 @@ from tori_ingest.errors import JobError
 PROGRESS_INTERVAL_S = 0.25
 # Markers (in a PDF's first KiB) that trigger failure modes in tests; TORI_TEST_HOOKS only.
 HOOK_HANG, HOOK_CRASH = b"%tori-test-hang", b"%tori-test-crash"
+HOOK_SLOW, HOOK_MEMORY = b"%tori-test-slow", b"%tori-test-memory"
+SLOW_S = 4.0
 
 _state: dict[str, Any] = {}
 
 
 def init_process(model: str, memory_mb: int, events: Queue | None, test_hooks: bool) -> None:
     """Pool initializer: cap memory, lower priority, load the pipeline once for this process."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Ctrl-C and SIGTERM are the parent's to handle: a platform that signals every process of
+    # the dyno at shutdown must not kill in-flight work that the grace period lets finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -109,3 +114,8 @@ def _test_hook(data: bytes) -> None:
             time.sleep(1)
     if HOOK_CRASH in head:
         os.kill(os.getpid(), signal.SIGSEGV)
+    if HOOK_SLOW in head:
+        time.sleep(SLOW_S)
+    if HOOK_MEMORY in head:  # like a decompression bomb: far more than the address-space cap
+        hog = bytearray(64 * 1024**3)
+        del hog

@@ -19,12 +19,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from pebble import ProcessExpired, ProcessPool
+from pebble.common import CONSTS
 
 from tori_ingest import errors, pipeline
 from tori_ingest.errors import JobError
 from tori_ingest.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Pool processes ignore SIGTERM (see pipeline.init_process), so pebble's polite terminate()
+# before its SIGKILL only adds delay to a timeout or cancel: keep that wait short.
+CONSTS.term_timeout = 0.2
 
 ProgressHandler = Callable[[str, int, int], None]
 
@@ -37,7 +42,7 @@ class Pool:
         self.started_processes = 0
         self.on_progress: ProgressHandler | None = None
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(["tori_ingest.pipeline"])
+        self._ctx.set_forkserver_preload(["tori_ingest.forkserver"])
         self._events = self._ctx.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._warm = asyncio.Event()

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import uvicorn
+from procrastinate.exceptions import ConnectorException
 
 from tori_ingest import __version__, api, migrate, nlp, tasks
 from tori_ingest.db import create_pool
@@ -82,16 +83,31 @@ async def run_worker(ctx: api.Context, url: str) -> None:
     runner = tasks.Runner(ctx.settings, ctx.db, ctx.storage, ctx.pool)
     app = tasks.build_app(url, ctx.settings, max_connections=ctx.pool.size + 4)
     async with app.open_async():
-        await app.run_worker_async(
-            queues=[tasks.jobs.QUEUE],
-            name=f"{socket.gethostname()}:{os.getpid()}",
-            concurrency=ctx.pool.size,
-            additional_context={"runner": runner},
-            install_signal_handlers=False,
-            shutdown_graceful_timeout=ctx.settings.tori_shutdown_grace_s,
-            delete_jobs="successful",
-            listen_notify=True,
-        )
+        recovery = asyncio.create_task(tasks.recover_stalled_forever(app, ctx.db))
+        backoff = 1.0
+        try:
+            while True:
+                try:
+                    await app.run_worker_async(
+                        queues=[tasks.jobs.QUEUE],
+                        name=f"{socket.gethostname()}:{os.getpid()}",
+                        concurrency=ctx.pool.size,
+                        additional_context={"runner": runner},
+                        install_signal_handlers=False,
+                        shutdown_graceful_timeout=ctx.settings.tori_shutdown_grace_s,
+                        delete_jobs="successful",
+                        listen_notify=True,
+                        update_heartbeat_interval=tasks.HEARTBEAT_S,
+                        stalled_worker_timeout=tasks.STALLED_AFTER_S,
+                    )
+                    return
+                except (ConnectorException, *tasks.TRANSIENT_ERRORS) as exc:
+                    # The database went away under the worker: start it again once it is back.
+                    log.warning("worker lost the database; restarting", extra={"error": repr(exc)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+        finally:
+            recovery.cancel()
 
 
 class _Server(uvicorn.Server):

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
+from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job
 from procrastinate.retry import RetryDecision
 
@@ -31,6 +32,11 @@ from tori_ingest.storage import Storage
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, OSError)
+# A worker beats every HEARTBEAT_S; one silent for STALLED_AFTER_S is dead (SIGKILL, lost
+# machine), and every copy checks for such workers' jobs every RECOVERY_EVERY_S.
+HEARTBEAT_S = 2.0
+STALLED_AFTER_S = 10.0
+RECOVERY_EVERY_S = 5.0
 
 
 class JitteredRetry(RetryStrategy):
@@ -138,6 +144,32 @@ async def ingest(context: JobContext, job_id: str) -> None:
     runner: Runner = context.additional_context["runner"]
     max_attempts = runner.settings.tori_max_attempts
     await runner.run(uuid.UUID(job_id), final_attempt=context.job.attempts + 1 >= max_attempts)
+
+
+async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool) -> int:
+    """Give the jobs of dead workers (no heartbeat) back to the queue; returns how many."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=jobs.QUEUE, task_name=jobs.TASK_NAME, seconds_since_heartbeat=STALLED_AFTER_S
+    )
+    recovered = 0
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except ConnectorException:
+            continue  # another copy recovered it first
+        await jobs.requeue(db, uuid.UUID(str(job.task_kwargs["job_id"])))
+        log.warning("recovered a stalled job", extra={"job_id": job.task_kwargs["job_id"]})
+        recovered += 1
+    return recovered
+
+
+async def recover_stalled_forever(app: procrastinate.App, db: asyncpg.Pool) -> None:
+    while True:
+        await asyncio.sleep(RECOVERY_EVERY_S)
+        try:
+            await recover_stalled(app, db)
+        except (*TRANSIENT_ERRORS, ConnectorException) as exc:
+            log.warning("stalled-job check failed", extra={"error": repr(exc)})
 
 
 def build_app(url: str, settings: Settings, *, max_connections: int) -> procrastinate.App:
