@@ -119,6 +119,15 @@ def empty_db_url(admin_url: str) -> str:
     return _new_database(admin_url, None)
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory the embedded Postgres' own user can enter (pytest's tmp tree is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="tori-data-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,11 +5,9 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psutil
-import pytest
 
 from .conftest import Server
 from .pdfs import make_pdf, prose_pdf
@@ -83,14 +81,6 @@ def test_migrate_is_idempotent(empty_db_url: str) -> None:
     assert "001_jobs.sql" in first.stdout
     again = cli("migrate", DATABASE_URL=empty_db_url)
     assert again.returncode == 0 and "up to date" in again.stdout
-
-
-@pytest.fixture
-def data_dir() -> Path:
-    # Traversable by the embedded Postgres' own user (pytest's tmp tree is 0700).
-    path = Path(tempfile.mkdtemp(prefix="tori-cli-"))
-    path.chmod(0o755)
-    return path
 
 
 def postgres_running(pgdata: Path) -> bool:

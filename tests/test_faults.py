@@ -6,13 +6,22 @@ TORI_TEST_HOOKS=1 (see `pipeline._test_hook`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
+from pathlib import Path
 
+import orjson
 import pytest
+from websockets.sync.client import connect
 
 from .conftest import Server, StartServer, fetchval, wait_for
 from .pdfs import prose_pdf
+
+
+def ws_url(srv: Server, path: str) -> str:
+    return srv.base.replace("http://", "ws://") + path
 
 
 def hooked(marker: str, pages: int = 1) -> bytes:
@@ -156,3 +165,45 @@ def test_sigterm_past_grace_gives_the_job_back(start_server: StartServer) -> Non
     again = start_server(db_url=db_url, TORI_TEST_HOOKS="1", TORI_STORAGE_DIR=str(srv.storage))
     job = again.wait_job(job_id)
     assert job["status"] == "succeeded" and job["attempts"] == 2
+
+
+def pg_ctl(pgdata: Path, *args: str) -> None:
+    from pgserver import _commands
+
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs Postgres as its own user
+    _commands.pg_ctl(["-w", *args], pgdata=pgdata, user=user, timeout=60)
+
+
+def test_database_restart_503_then_recovers_by_itself(data_dir: Path) -> None:
+    srv = Server("", data_dir).wait_ready(timeout=180)  # embedded Postgres, owned by the service
+    pgdata = data_dir / "pg"
+    try:
+        before = srv.wait_job(srv.upload(prose_pdf(1)).json()["job_id"])
+        assert before["status"] == "succeeded"
+        with connect(ws_url(srv, "/ws")) as ws:
+            pg_ctl(pgdata, "stop", "-m", "fast")
+            down = srv.client.get(f"/jobs/{before['job_id']}")
+            assert down.status_code == 503 and down.json()["error"]["code"] == "unavailable"
+            files = sorted(p for p in srv.storage.rglob("*") if p.is_file())
+            refused = srv.upload(prose_pdf(3))
+            assert refused.status_code == 503
+            assert sorted(p for p in srv.storage.rglob("*") if p.is_file()) == files
+            assert srv.client.get("/readyz").status_code == 503
+
+            pg_ctl(pgdata, "start", "-o", '-h ""', "-o", f"-k {pgdata}", "-l", str(pgdata / "log"))
+            wait_for(lambda: srv.client.get("/readyz").status_code == 200, 60, "recovery")
+            after = srv.upload(prose_pdf(2))
+            assert after.status_code == 202
+            job_id = after.json()["job_id"]
+            ws.send(orjson.dumps({"subscribe": [job_id]}).decode())
+            final = None
+            while final is None:
+                message = orjson.loads(ws.recv(timeout=60))
+                if message.get("job_id") == job_id and message["status"] == "succeeded":
+                    final = message
+        assert srv.client.get(f"/jobs/{before['job_id']}").json()["status"] == "succeeded"
+        assert srv.server_errors() == [] or all("503" in line for line in srv.server_errors())
+    finally:
+        srv.stop()
+        with contextlib.suppress(Exception):
+            pg_ctl(pgdata, "stop", "-m", "fast")  # the restarted server is not pgserver's to stop
