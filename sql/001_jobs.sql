@@ -16,8 +16,6 @@ CREATE TABLE tori_jobs (
     bytes                bigint NOT NULL,
     storage_key          text NOT NULL,
     password             text,          -- submitted PDF password; cleared when the job ends
-    idempotency_key      text UNIQUE,
-    request_fingerprint  text,          -- what the idempotency key was first used for
     deduplicated         boolean NOT NULL DEFAULT false,
     error_code           text,
     error_message        text,

@@ -120,7 +120,9 @@ def test_job_run_by_another_copy_reaches_this_copys_subscriber(start_server: Sta
     db_url = api_only.db_url
     api_only.storage.mkdir(parents=True, exist_ok=True)
     # A second copy with the worker: same database, same shared volume.
-    worker = start_server("serve", db_url=db_url, TORI_STORAGE_DIR=str(api_only.storage))
+    worker = start_server(
+        "serve", db_url=db_url, TORI_STORAGE_DIR=str(api_only.storage), TORI_SPACY_MODEL="auto"
+    )  # the full model: seconds of work on 300 pages, so progress has time to move
     job_id = api_only.upload(prose_pdf(300), "long.pdf").json()["job_id"]
     with connect(ws_url(api_only, f"/ws/jobs/{job_id}")) as ws:
         messages = collect_until_terminal(ws, {job_id})[job_id]

@@ -100,7 +100,7 @@ def test_pool_warms_every_process() -> None:
 
 def test_long_document_reports_moving_progress(tmp_path: Path) -> None:
     doc = write(tmp_path, "long.pdf", prose_pdf(300))
-    result, progress = asyncio.run(run_jobs([doc]))
+    result, progress = asyncio.run(run_jobs([doc], model="auto"))  # seconds of NLP
     assert result["document"]["pages"] == 300
     done = [d for _, d, _ in progress]
     assert len(set(done)) >= 2, progress  # several distinct values, not just start and end

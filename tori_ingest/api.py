@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from tori_ingest import errors, jobs, upload, ws
+from tori_ingest import errors, intake, jobs, metrics, openapi, reference, upload, ws
 from tori_ingest.errors import ApiError
 from tori_ingest.events import EventHub
 from tori_ingest.middleware import (
     JSON,
+    BearerAuth,
     RequestContext,
     api_error_handler,
     error_response,
@@ -67,9 +68,21 @@ async def load_job(request: Request) -> asyncpg.Record:
     return row
 
 
+MAX_IDEMPOTENCY_KEY = 255
+
+
 async def create_jobs(request: Request) -> Response:
+    """Multipart upload (field `file`, repeatable) or JSON by reference; 202, or 200 on replay."""
     c = ctx(request)
+    key = request.headers.get("idempotency-key") or None
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise ApiError(
+            400, errors.BAD_REQUEST, f"Idempotency-Key is over {MAX_IDEMPOTENCY_KEY} chars"
+        )
+    reprocess = request.query_params.get("reprocess", "").lower() in ("1", "true", "yes")
     content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        return await _create_by_reference(request, c, key, reprocess)
     form = await upload.read_form(
         content_type, request.stream(), c.storage, c.settings.max_upload_bytes
     )
@@ -77,36 +90,84 @@ async def create_jobs(request: Request) -> Response:
     try:
         if not form.files:
             raise ApiError(400, errors.BAD_REQUEST, "missing multipart field 'file'")
-        lane = form.fields.get("priority", "interactive") or "interactive"
-        if lane not in LANES:
-            raise ApiError(400, errors.BAD_REQUEST, f"priority must be one of {', '.join(LANES)}")
+        lane = _lane(form.fields.get("priority"), "interactive")
         password = form.fields.get("password") or None
         new_jobs = []
         for f in form.files:
-            key, created = await c.storage.commit(f.writer.path, f.writer.sha256)
+            storage_key, created = await c.storage.commit(f.writer.path, f.writer.sha256)
             if created:
-                created_files.append(key)
+                created_files.append(storage_key)
             new_jobs.append(
                 jobs.NewJob(
                     sha256=f.writer.sha256,
                     filename=f.filename,
                     bytes=f.writer.size,
-                    storage_key=key,
+                    storage_key=storage_key,
                     lane=lane,
                     password=password,
                 )
             )
-        async with c.db.acquire() as conn, conn.transaction():
-            rows = [await jobs.create(conn, job) for job in new_jobs]
+        outcome = await intake.submit(
+            c.db,
+            new_jobs,
+            idempotency_key=key,
+            request_fingerprint=intake.fingerprint(new_jobs, {}),
+            reprocess=reprocess,
+        )
     except BaseException:
         await form.discard()
-        for key in created_files:
-            await c.storage.remove(key)
+        for storage_key in created_files:
+            await c.storage.remove(storage_key)
         raise
-    body = [
-        {"job_id": str(r["id"]), "status": r["status"], "links": jobs.links(r["id"])} for r in rows
+    return _accepted(outcome)
+
+
+async def _create_by_reference(
+    request: Request, c: Context, key: str | None, reprocess: bool
+) -> Response:
+    body = await read_json(request)
+    found = await reference.collect(c.settings.import_dir, body, c.settings.max_upload_bytes)
+    lane = _lane(body.get("priority"), "bulk")
+    password = body.get("password") if isinstance(body.get("password"), str) else None
+    new_jobs = [
+        jobs.NewJob(
+            sha256=item.sha256,
+            filename=item.relative.rsplit("/", 1)[-1],
+            bytes=item.size,
+            storage_key=c.storage.import_key(item.relative),
+            lane=lane,
+            password=password,
+        )
+        for item in found
     ]
-    return JSON(body[0] if len(body) == 1 else body, status_code=202)
+    fingerprint = intake.fingerprint(new_jobs, {"paths": [i.relative for i in found]})
+    outcome = await intake.submit(
+        c.db, new_jobs, idempotency_key=key, request_fingerprint=fingerprint, reprocess=reprocess
+    )
+    return _accepted(outcome)
+
+
+def _lane(raw: object, default: str) -> str:
+    lane = raw or default
+    if lane not in LANES:
+        raise ApiError(400, errors.BAD_REQUEST, f"priority must be one of {', '.join(LANES)}")
+    return str(lane)
+
+
+def _accepted(outcome: intake.Outcome) -> Response:
+    if not outcome.replayed:
+        for r in outcome.rows:
+            metrics.JOBS_CREATED.labels(lane=r["lane"], deduplicated=str(r["deduplicated"])).inc()
+    body = [
+        {
+            "job_id": str(r["id"]),
+            "status": r["status"],
+            "deduplicated": r["deduplicated"],
+            "links": jobs.links(r["id"]),
+        }
+        for r in outcome.rows
+    ]
+    return JSON(body[0] if len(body) == 1 else body, status_code=200 if outcome.replayed else 202)
 
 
 async def get_job(request: Request) -> Response:
@@ -171,8 +232,11 @@ async def list_jobs(request: Request) -> Response:
         raise ApiError(400, errors.BAD_REQUEST, "limit must be an integer") from None
     if not 1 <= limit <= MAX_LIST_LIMIT:
         raise ApiError(400, errors.BAD_REQUEST, f"limit must be between 1 and {MAX_LIST_LIMIT}")
+    lane = q.get("lane") or None
+    if lane is not None and lane not in LANES:
+        raise ApiError(400, errors.BAD_REQUEST, f"lane must be one of {', '.join(LANES)}")
     after = parse_after(q.get("after"))
-    rows = await jobs.list_page(ctx(request).db, status=status, after=after, limit=limit)
+    rows = await jobs.list_page(ctx(request).db, status=status, lane=lane, after=after, limit=limit)
     items = [jobs.view(r) for r in rows]
     next_after = items[-1]["job_id"] if len(items) == limit else None
     return JSON({"jobs": items, "next": next_after})
@@ -185,6 +249,10 @@ def parse_after(raw: str | None) -> uuid.UUID | None:
         return uuid.UUID(raw)
     except ValueError:
         raise ApiError(400, errors.BAD_REQUEST, "after must be a job id") from None
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSON(openapi.SPEC)
 
 
 async def healthz(request: Request) -> Response:
@@ -218,11 +286,13 @@ def build_app(context: Context) -> Starlette:
         Route("/jobs/{job_id}/result", get_result, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
         WebSocketRoute("/ws", ws.ws_many),
         WebSocketRoute("/ws/jobs/{job_id}", ws.ws_one),
     ]
-    middleware = [Middleware(RequestContext)]
-    if context.settings.cors_origins:
+    middleware = [Middleware(RequestContext), Middleware(metrics.RequestMetrics)]
+    if context.settings.cors_origins:  # outside auth: a preflight carries no token
         middleware.append(
             Middleware(
                 CORSMiddleware,
@@ -232,6 +302,27 @@ def build_app(context: Context) -> Starlette:
                 expose_headers=["X-Request-ID"],
             )
         )
+    if context.settings.api_tokens:
+        middleware.append(Middleware(BearerAuth, tokens=context.settings.api_tokens))
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
+    )
+    app.state.ctx = context
+    return app
+
+
+def build_probe_app(context: Context) -> Starlette:
+    """What a worker-only process serves on TORI_METRICS_PORT: metrics and health probes."""
+    routes = [
+        Route("/metrics", metrics.metrics_endpoint, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    middleware = [Middleware(RequestContext)]
+    if context.settings.api_tokens:
+        middleware.append(Middleware(BearerAuth, tokens=context.settings.api_tokens))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -26,7 +26,7 @@ JOB_COLUMNS = """id, status, lane, created_at, started_at, finished_at, attempts
     summary, procrastinate_job_id"""
 
 # One statement: the Procrastinate job (its own defer function) and our row exist together or not
-# at all. A failing insert (e.g. a duplicate idempotency key) rolls the queue entry back with it.
+# at all. A failing insert rolls the queue entry back with it.
 _CREATE = f"""
 WITH deferred AS (
     SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(
@@ -35,9 +35,33 @@ WITH deferred AS (
     )::procrastinate_job_to_defer_v1])) AS queue_id
 )
 INSERT INTO tori_jobs (id, lane, sha256, filename, bytes, storage_key, password,
-                       idempotency_key, request_fingerprint, procrastinate_job_id)
-SELECT $1, $5, $6, $7, $8, $9, $10, $11, $12, queue_id FROM deferred
+                       procrastinate_job_id)
+SELECT $1, $5, $6, $7, $8, $9, $10, queue_id FROM deferred
 RETURNING {JOB_COLUMNS}
+"""
+
+# Dedup: a new job that is born succeeded, sharing the result of an earlier job of the same
+# PDF (its own job_id and "deduplicated": true written into the copy).
+_CREATE_DEDUPLICATED = f"""
+WITH source AS (
+    SELECT j.id, j.pages_total, j.summary, r.result FROM tori_jobs j
+    JOIN tori_results r ON r.job_id = j.id
+    WHERE j.sha256 = $2 AND j.status = 'succeeded'
+    ORDER BY j.finished_at DESC LIMIT 1
+), job AS (
+    INSERT INTO tori_jobs (id, status, lane, sha256, filename, bytes, storage_key, started_at,
+                           finished_at, pages_done, pages_total, deduplicated, summary)
+    SELECT $1, 'succeeded', $3, $2, $4, $5, $6, now(), now(), pages_total, pages_total, true,
+           summary
+    FROM source
+    RETURNING {JOB_COLUMNS}
+), result AS (
+    INSERT INTO tori_results (job_id, result)
+    SELECT $1, jsonb_set(jsonb_set(result, '{{job_id}}', to_jsonb($1::text)),
+                         '{{deduplicated}}', 'true'::jsonb)
+    FROM source
+)
+SELECT * FROM job
 """
 
 
@@ -74,8 +98,19 @@ class NewJob:
     storage_key: str
     lane: str = "interactive"
     password: str | None = None
-    idempotency_key: str | None = None
-    fingerprint: str | None = None
+
+
+async def create_deduplicated(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record | None:
+    """A job answered from an earlier result of the same PDF; None if there is none."""
+    return await conn.fetchrow(
+        _CREATE_DEDUPLICATED,
+        uuid.uuid4(),
+        job.sha256,
+        job.lane,
+        job.filename,
+        job.bytes,
+        job.storage_key,
+    )
 
 
 async def create(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record:
@@ -91,8 +126,6 @@ async def create(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record:
         job.bytes,
         job.storage_key,
         job.password,
-        job.idempotency_key,
-        job.fingerprint,
     )
 
 
@@ -129,18 +162,20 @@ async def get(db: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> async
 
 
 async def list_page(
-    db: asyncpg.Pool, *, status: str | None, after: uuid.UUID | None, limit: int
+    db: asyncpg.Pool, *, status: str | None, lane: str | None, after: uuid.UUID | None, limit: int
 ) -> list[asyncpg.Record]:
     """Newest first; `after` is the last id of the previous page (keyset pagination)."""
     return await db.fetch(
         f"""SELECT {JOB_COLUMNS} FROM tori_jobs
             WHERE ($1::text IS NULL OR status = $1)
+              AND ($4::text IS NULL OR lane = $4)
               AND ($2::uuid IS NULL OR (created_at, id) <
                    (SELECT created_at, id FROM tori_jobs WHERE id = $2))
             ORDER BY created_at DESC, id DESC LIMIT $3""",
         status,
         after,
         limit,
+        lane,
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessPool
 from pebble.common import CONSTS
 
-from tori_ingest import errors, pipeline
+from tori_ingest import errors, metrics, pipeline
 from tori_ingest.errors import JobError
 from tori_ingest.settings import Settings
 
@@ -37,6 +37,7 @@ ProgressHandler = Callable[[str, int, int], None]
 class Pool:
     def __init__(self, settings: Settings, model: str) -> None:
         self.size = settings.pool_size
+        metrics.POOL_SIZE.set(self.size)
         self.timeout = float(settings.tori_job_timeout_s)
         self.max_pages = settings.tori_max_pages
         self.started_processes = 0
@@ -116,6 +117,7 @@ class Pool:
     def _dispatch(self, event: tuple[Any, ...]) -> None:
         if event[0] == "ready":
             self.started_processes += 1
+            metrics.POOL_STARTS.inc()
             if self.started_processes >= self.size:
                 self._warm.set()
         elif event[0] == "progress" and self.on_progress is not None:

@@ -45,7 +45,7 @@ async def open_context(
     model = nlp.resolve_model(settings.tori_spacy_model) if with_pool else None
     if settings.auto_migrate:
         await run_migrations(url)
-    storage = Storage(settings.storage_dir)
+    storage = Storage(settings.storage_dir, settings.import_dir)
     storage.prepare()
     db = await create_pool(url, max_size=10)
     pool: Pool | None = None
@@ -129,18 +129,7 @@ async def _until_signal() -> None:
 
 async def serve(settings: Settings, url: str, *, host: str, port: int, worker: bool) -> None:
     async with open_context(settings, url, with_pool=worker, with_events=True) as ctx:
-        config = uvicorn.Config(
-            api.build_app(ctx),
-            host=host,
-            port=port,
-            lifespan="off",
-            log_config=None,
-            access_log=True,
-            ws="websockets-sansio",
-            proxy_headers=True,
-            timeout_graceful_shutdown=5,
-        )
-        server = _Server(config)
+        server = _Server(_uvicorn_config(api.build_app(ctx), host, port))
         running = [asyncio.create_task(server.serve(), name="http")]
         if worker:
             running.append(asyncio.create_task(run_worker(ctx, url), name="worker"))
@@ -150,7 +139,33 @@ async def serve(settings: Settings, url: str, *, host: str, port: int, worker: b
 async def work(settings: Settings, url: str) -> None:
     async with open_context(settings, url, with_pool=True) as ctx:
         running = [asyncio.create_task(run_worker(ctx, url), name="worker")]
-        await _run_until_stopped(running, on_stop=lambda: None)
+        probes: _Server | None = None
+        if settings.tori_metrics_port:  # /metrics, /healthz, /readyz of a worker-only copy
+            probes = _Server(
+                _uvicorn_config(
+                    api.build_probe_app(ctx), settings.tori_host, settings.tori_metrics_port
+                )
+            )
+            running.append(asyncio.create_task(probes.serve(), name="probes"))
+        await _run_until_stopped(
+            running, on_stop=lambda: probes is not None and setattr(probes, "should_exit", True)
+        )
+
+
+def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        log_config=None,
+        access_log=True,
+        ws="websockets-sansio",
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+    )
 
 
 async def _run_until_stopped(

@@ -14,11 +14,14 @@ from pathlib import Path
 import aiofiles
 import aiofiles.os
 
+IMPORT_PREFIX = "import:"
+
 
 class Storage:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, import_root: Path | None = None) -> None:
         self.root = root
         self.tmp = root / "tmp"
+        self.import_root = import_root
 
     def prepare(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
@@ -28,7 +31,15 @@ class Storage:
         return f"{sha256[:2]}/{sha256}.pdf"
 
     def path(self, key: str) -> Path:
+        if key.startswith(IMPORT_PREFIX):  # a by-reference submit: the file was never copied
+            if self.import_root is None:
+                raise FileNotFoundError(f"{key}: TORI_IMPORT_DIR is not set in this process")
+            return self.import_root / key[len(IMPORT_PREFIX) :]
         return self.root / key
+
+    @staticmethod
+    def import_key(relative: str) -> str:
+        return IMPORT_PREFIX + relative
 
     def writer(self) -> TempWriter:
         return TempWriter(self.tmp / f"{uuid.uuid4().hex}.part")
@@ -45,6 +56,9 @@ class Storage:
         return key, True
 
     async def remove(self, key: str) -> None:
+        """Delete a stored file; files of the import tree are never ours to delete."""
+        if key.startswith(IMPORT_PREFIX):
+            return
         try:
             await aiofiles.os.remove(self.path(key))
         except FileNotFoundError:

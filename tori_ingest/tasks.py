@@ -22,7 +22,7 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job
 from procrastinate.retry import RetryDecision
 
-from tori_ingest import __version__, errors, jobs
+from tori_ingest import __version__, errors, jobs, metrics
 from tori_ingest.db import UNAVAILABLE_ERRORS
 from tori_ingest.errors import JobError
 from tori_ingest.pool import Pool
@@ -74,12 +74,15 @@ class Runner:
             log.info("job already ended; nothing to do", extra={"job_id": str(job_id)})
             return
         queue_wait_ms = (row["started_at"] - row["created_at"]).total_seconds() * 1000
+        metrics.QUEUE_WAIT.observe(queue_wait_ms / 1000)
         began = time.perf_counter()
         path = str(self.storage.path(row["storage_key"]))
         try:
             out = await self.pool.run(str(job_id), path, row["password"])
         except JobError as exc:
             await jobs.fail(self.db, job_id, exc.code, exc.message)
+            metrics.JOBS_FINISHED.labels(status="failed", error_code=exc.code).inc()
+            metrics.JOB_DURATION.observe(time.perf_counter() - began)
             log.info("job failed", extra={"job_id": str(job_id), "code": exc.code})
             return
         except asyncio.CancelledError:
@@ -94,10 +97,16 @@ class Runner:
             return
         result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
         try:
-            await jobs.succeed(self.db, job_id, result, jobs.summarize(result))
+            stored = await jobs.succeed(self.db, job_id, result, jobs.summarize(result))
         except TRANSIENT_ERRORS as exc:
             await self._transient(job_id, exc, final_attempt)
             raise
+        if not stored:  # cancelled (or finished by another copy) while it ran
+            log.info("job ended elsewhere; result discarded", extra={"job_id": str(job_id)})
+            return
+        metrics.JOBS_FINISHED.labels(status="succeeded", error_code="").inc()
+        metrics.JOB_DURATION.observe(time.perf_counter() - began)
+        metrics.PAGES.inc(out["document"]["pages"])
         log.info("job succeeded", extra={"job_id": str(job_id), "pages": out["document"]["pages"]})
 
     async def _transient(self, job_id: uuid.UUID, exc: BaseException, final: bool) -> None:
