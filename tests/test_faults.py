@@ -203,6 +203,9 @@ def test_database_restart_503_then_recovers_by_itself(data_dir: Path) -> None:
                     final = message
         assert srv.client.get(f"/jobs/{before['job_id']}").json()["status"] == "succeeded"
         assert srv.server_errors() == [] or all("503" in line for line in srv.server_errors())
+    except BaseException:
+        print(srv.log_text())  # the data dir (and its log) is removed after the test
+        raise
     finally:
         srv.stop()
         with contextlib.suppress(Exception):

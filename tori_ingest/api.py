@@ -91,7 +91,7 @@ async def create_jobs(request: Request) -> Response:
         if not form.files:
             raise ApiError(400, errors.BAD_REQUEST, "missing multipart field 'file'")
         lane = _lane(form.fields.get("priority"), "interactive")
-        password = form.fields.get("password") or None
+        password = _text_field(form.fields.get("password"), "password")
         new_jobs = []
         for f in form.files:
             storage_key, created = await c.storage.commit(f.writer.path, f.writer.sha256)
@@ -128,7 +128,7 @@ async def _create_by_reference(
     body = await read_json(request)
     found = await reference.collect(c.settings.import_dir, body, c.settings.max_upload_bytes)
     lane = _lane(body.get("priority"), "bulk")
-    password = body.get("password") if isinstance(body.get("password"), str) else None
+    password = _text_field(body.get("password"), "password")
     new_jobs = [
         jobs.NewJob(
             sha256=item.sha256,
@@ -145,6 +145,15 @@ async def _create_by_reference(
         c.db, new_jobs, idempotency_key=key, request_fingerprint=fingerprint, reprocess=reprocess
     )
     return _accepted(outcome)
+
+
+def _text_field(raw: object, name: str) -> str | None:
+    """An optional short text field; NUL (which Postgres text cannot hold) is refused."""
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or "\x00" in raw or len(raw) > 1024:
+        raise ApiError(400, errors.BAD_REQUEST, f"{name} must be a string without NUL characters")
+    return raw
 
 
 def _lane(raw: object, default: str) -> str:
@@ -187,7 +196,7 @@ async def retry_job(request: Request) -> Response:
     password = None
     if request.headers.get("content-type", "").startswith("application/json"):
         body = await read_json(request)
-        password = body.get("password") if isinstance(body.get("password"), str) else None
+        password = _text_field(body.get("password"), "password")
     requeued = await jobs.retry(ctx(request).db, row["id"], password)
     if requeued is None:
         return JSON(jobs.view(await load_job(request)))

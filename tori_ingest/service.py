@@ -14,11 +14,11 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import asyncpg
 import uvicorn
-from procrastinate.exceptions import ConnectorException
 
 from tori_ingest import __version__, api, migrate, nlp, tasks
 from tori_ingest.db import create_pool
@@ -87,6 +87,7 @@ async def run_worker(ctx: api.Context, url: str) -> None:
         backoff = 1.0
         try:
             while True:
+                started = time.monotonic()
                 try:
                     await app.run_worker_async(
                         queues=[tasks.jobs.QUEUE],
@@ -100,12 +101,17 @@ async def run_worker(ctx: api.Context, url: str) -> None:
                         update_heartbeat_interval=tasks.HEARTBEAT_S,
                         stalled_worker_timeout=tasks.STALLED_AFTER_S,
                     )
-                    return
-                except (ConnectorException, *tasks.TRANSIENT_ERRORS) as exc:
-                    # The database went away under the worker: start it again once it is back.
-                    log.warning("worker lost the database; restarting", extra={"error": repr(exc)})
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
+                    # Stopping is done by cancelling this task, so a return means Procrastinate
+                    # gave up by itself (a side task lost the database): start it again.
+                    log.warning("worker stopped by itself; restarting")
+                except Exception as exc:
+                    # Typically the database went away under the worker (ConnectorException,
+                    # pool timeouts): start it again, with backoff, until it is back.
+                    log.warning("worker stopped on an error; restarting", exc_info=exc)
+                if time.monotonic() - started > 60:  # it had been healthy: retry soon
+                    backoff = 1.0
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
         finally:
             recovery.cancel()
 

@@ -22,7 +22,7 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.jobs import Job
 from procrastinate.retry import RetryDecision
 
-from tori_ingest import __version__, errors, jobs, metrics
+from tori_ingest import __version__, errors, jobs, metrics, retention
 from tori_ingest.db import UNAVAILABLE_ERRORS
 from tori_ingest.errors import JobError
 from tori_ingest.pool import Pool
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, OSError)
 # A worker beats every HEARTBEAT_S; one silent for STALLED_AFTER_S is dead (SIGKILL, lost
 # machine), and every copy checks for such workers' jobs every RECOVERY_EVERY_S.
+RETENTION_TASK = "tori.retention"
+RETENTION_CRON = "*/10 * * * *"
+RETENTION_PRIORITY = 1000  # quick, and before any waiting ingest job
 HEARTBEAT_S = 2.0
 STALLED_AFTER_S = 10.0
 RECOVERY_EVERY_S = 5.0
@@ -149,6 +152,14 @@ def assemble(
     }
 
 
+async def run_retention(context: JobContext, timestamp: int) -> None:
+    """Periodic (one copy per run): purge what is older than TORI_RETENTION_DAYS."""
+    runner: Runner = context.additional_context["runner"]
+    counts = await retention.purge(runner.db, runner.storage, runner.settings.tori_retention_days)
+    await retention.purge_queue_rows(context.app)
+    log.info("retention done", extra=counts)
+
+
 async def ingest(context: JobContext, job_id: str) -> None:
     runner: Runner = context.additional_context["runner"]
     max_attempts = runner.settings.tori_max_attempts
@@ -190,4 +201,8 @@ def build_app(url: str, settings: Settings, *, max_connections: int) -> procrast
         retry_exceptions=[*TRANSIENT_ERRORS, asyncio.CancelledError],  # type: ignore[list-item]
     )
     app.task(name=jobs.TASK_NAME, queue=jobs.QUEUE, pass_context=True, retry=retry)(ingest)
+    retention_task = app.task(
+        name=RETENTION_TASK, queue=jobs.QUEUE, pass_context=True, priority=RETENTION_PRIORITY
+    )(run_retention)
+    app.periodic(cron=RETENTION_CRON, periodic_id="retention")(retention_task)
     return app
