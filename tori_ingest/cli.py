@@ -52,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--password", default=None, help="password for encrypted PDFs")
     submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
 
+    bench = sub.add_parser("bench", help="measure the SPEC §9 figures on this machine")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--url", default=None, help="Postgres to use (default: embedded)")
+    bench.add_argument("--corpus", default=None, help="folder of PDFs (default: generated)")
+    bench.add_argument("--model", default=None, help="default $TORI_SPACY_MODEL")
+    bench.add_argument("--pool-size", type=int, default=0, help="default $TORI_POOL_SIZE")
+    bench.add_argument("--long-jobs", type=int, default=2000, help="jobs of the memory run")
+    bench.add_argument("--samples", type=int, default=200, help="latency samples")
+
     status = sub.add_parser("status", help="one job, or job counts by state (reads the database)")
     status.add_argument("job_id", nargs="?")
     return parser
@@ -69,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "submit":
         return _submit(args, settings)
+    if args.command == "bench":
+        from tori_ingest import bench
+
+        return bench.main(args)
     logs.setup(settings.log_format, settings.tori_log_level)
     try:
         return _run(args, settings)
