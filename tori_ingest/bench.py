@@ -259,10 +259,12 @@ async def submit_and_push_latency(base: str, url: str, saturate: list[Path], sam
             await ws.send(orjson.dumps({"subscribe": [job_id]}).decode())
             await ws.recv()  # snapshot
             for i in range(1, samples + 1):
+                # Timed from before the statement is sent: the commit's NOTIFY can reach the
+                # socket before the UPDATE's own reply does, so this is an upper bound.
+                committed = time.perf_counter()
                 await conn.execute(
                     "UPDATE tori_jobs SET pages_done = $2 WHERE id = $1", uuid.UUID(job_id), i
                 )
-                committed = time.perf_counter()
                 while True:
                     m = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
                     if m.get("pages_done") == i:

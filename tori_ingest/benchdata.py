@@ -131,7 +131,7 @@ def prose_pdf(pages: int, seed: int, words_per_page: int = 330) -> bytes:
     return bytes(pdf.output())
 
 
-def write_corpus(folder: Path, documents: int = 24, seed: int = 7) -> list[Path]:
+def write_corpus(folder: Path, documents: int = 48, seed: int = 7) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(documents):

@@ -92,7 +92,10 @@ async def run_worker(ctx: api.Context, url: str) -> None:
                     await app.run_worker_async(
                         queues=[tasks.jobs.QUEUE],
                         name=f"{socket.gethostname()}:{os.getpid()}",
-                        concurrency=ctx.pool.size,
+                        # One job more than the pool runs: the next job's database round trips
+                        # happen while the pool is still busy, so no core idles between jobs.
+                        # (Pool timeouts count from the real start in a process.)
+                        concurrency=ctx.pool.size + 1,
                         additional_context={"runner": runner},
                         install_signal_handlers=False,
                         shutdown_graceful_timeout=ctx.settings.tori_shutdown_grace_s,
