@@ -21,24 +21,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 
 from tori_ingest import migrate
+from tori_ingest.db import create_database
 
 CORPUS = Path(
     os.environ.get("TORI_TEST_CORPUS")
     or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdfjs"
 )
 TEMPLATE = "tori_test_template"
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def run(coro: Any) -> Any:
@@ -75,36 +70,20 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template_url(admin_url: str) -> str:
-    async def setup() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
-            await conn.execute(f"CREATE DATABASE {TEMPLATE}")
-        finally:
-            await conn.close()
-        conn = await asyncpg.connect(with_database(admin_url, TEMPLATE))
+    async def setup() -> str:
+        url = await create_database(admin_url, TEMPLATE)
+        conn = await asyncpg.connect(url)
         try:
             await migrate.migrate(conn)
         finally:
             await conn.close()
+        return url
 
-    run(setup())
-    return with_database(admin_url, TEMPLATE)
+    return run(setup())
 
 
 def _new_database(admin_url: str, template: str | None) -> str:
-    name = f"tori_test_{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            suffix = f" TEMPLATE {template}" if template else ""
-            await conn.execute(f"CREATE DATABASE {name}{suffix}")
-        finally:
-            await conn.close()
-
-    run(create())
-    return with_database(admin_url, name)
+    return run(create_database(admin_url, f"tori_test_{uuid.uuid4().hex[:12]}", template))
 
 
 @pytest.fixture(scope="module")

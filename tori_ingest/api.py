@@ -311,15 +311,7 @@ def build_app(context: Context) -> Starlette:
                 expose_headers=["X-Request-ID"],
             )
         )
-    if context.settings.api_tokens:
-        middleware.append(Middleware(BearerAuth, tokens=context.settings.api_tokens))
-    app = Starlette(
-        routes=routes,
-        middleware=middleware,
-        exception_handlers={ApiError: api_error_handler, HTTPException: http_error_handler},
-    )
-    app.state.ctx = context
-    return app
+    return _starlette(context, routes, middleware)
 
 
 def build_probe_app(context: Context) -> Starlette:
@@ -329,9 +321,13 @@ def build_probe_app(context: Context) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    middleware = [Middleware(RequestContext)]
+    return _starlette(context, routes, [Middleware(RequestContext)])
+
+
+def _starlette(context: Context, routes: list, middleware: list[Middleware]) -> Starlette:
+    """The app around `routes`: auth innermost (after CORS), the error envelope everywhere."""
     if context.settings.api_tokens:
-        middleware.append(Middleware(BearerAuth, tokens=context.settings.api_tokens))
+        middleware = [*middleware, Middleware(BearerAuth, tokens=context.settings.api_tokens)]
     app = Starlette(
         routes=routes,
         middleware=middleware,

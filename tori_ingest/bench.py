@@ -36,7 +36,7 @@ import websockets
 from pypdf import PdfReader
 
 from tori_ingest import benchdata, jobs, migrate, nlp, pipeline
-from tori_ingest.db import database_url
+from tori_ingest.db import create_database, database_url
 from tori_ingest.settings import Settings
 
 
@@ -338,27 +338,16 @@ async def queue_overhead(url: str, prefill: int, jobs_per_run: int = 300) -> flo
 
 @contextlib.contextmanager
 def scratch_database(admin_url: str, name: str) -> Iterator[str]:
-    async def create() -> None:
-        conn = await asyncpg.connect(admin_url)
+    async def create() -> str:
+        url = await create_database(admin_url, name)
+        conn = await asyncpg.connect(url)
         try:
-            await conn.execute(f"DROP DATABASE IF EXISTS {name}")
-            await conn.execute(f"CREATE DATABASE {name}")
+            await migrate.migrate(conn)
         finally:
             await conn.close()
-        target = await asyncpg.connect(_with_db(admin_url, name))
-        try:
-            await migrate.migrate(target)
-        finally:
-            await target.close()
+        return url
 
-    asyncio.run(create())
-    yield _with_db(admin_url, name)
-
-
-def _with_db(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    yield asyncio.run(create())
 
 
 def run(

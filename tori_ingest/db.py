@@ -6,6 +6,7 @@ import logging
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -62,3 +63,23 @@ async def create_pool(
     return await asyncpg.create_pool(
         url, min_size=min_size, max_size=max_size, command_timeout=60, timeout=5, **kw
     )
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    """(Re)create database `name` (a scratch one: bench, tests); returns its URL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        await conn.execute(
+            f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
+        )
+    finally:
+        await conn.close()
+    return with_database(admin_url, name)

@@ -57,6 +57,15 @@ JOB_ID = {
     "schema": {"type": "string", "format": "uuid"},
 }
 NULLABLE_STRING = {"type": ["string", "null"]}
+STR = {"type": "string"}
+INT = {"type": "integer"}
+
+
+def _objects(**properties: Any) -> dict[str, Any]:
+    """An array of objects with these properties."""
+    return {"type": "array", "items": {"type": "object", "properties": properties}}
+
+
 NULLABLE_INT = {"type": ["integer", "null"]}
 
 SCHEMAS: dict[str, Any] = {
@@ -183,47 +192,12 @@ SCHEMAS: dict[str, Any] = {
                     "encrypted": {"type": "boolean"},
                 },
             },
-            "pages": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "number": {"type": "integer"},
-                        "text": {"type": "string"},
-                        "chars": {"type": "integer"},
-                    },
-                },
-            },
-            "entities": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "text": {"type": "string"},
-                        "label": {"type": "string"},
-                        "count": {"type": "integer"},
-                        "pages": {"type": "array", "items": {"type": "integer"}},
-                    },
-                },
-            },
-            "keyphrases": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"text": {"type": "string"}, "count": {"type": "integer"}},
-                },
-            },
-            "chunks": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "text": {"type": "string"},
-                        "page_start": {"type": "integer"},
-                        "page_end": {"type": "integer"},
-                    },
-                },
-            },
+            "pages": _objects(number=INT, text=STR, chars=INT),
+            "entities": _objects(
+                text=STR, label=STR, count=INT, pages={"type": "array", "items": INT}
+            ),
+            "keyphrases": _objects(text=STR, count=INT),
+            "chunks": _objects(text=STR, page_start=INT, page_end=INT),
             "stats": {
                 "type": "object",
                 "properties": {
