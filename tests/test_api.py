@@ -244,3 +244,12 @@ def test_no_server_errors_logged(server: Server) -> None:
     assert server.server_errors() == []
     with httpx.Client(base_url=server.base) as client:
         assert client.get("/healthz").status_code == 200
+
+
+def test_too_many_files_in_one_request_is_413(server: Server) -> None:
+    files_before, jobs_before = storage_files(server), job_count(server)
+    many = [("file", (f"{i}.pdf", b"%PDF-1.4 tiny", "application/pdf")) for i in range(101)]
+    r = server.client.post("/jobs", files=many)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert storage_files(server) == files_before
+    assert job_count(server) == jobs_before

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from .conftest import Server
+from .conftest import Server, StartServer
 from .pdfs import make_pdf, prose_pdf
 
 
@@ -143,3 +143,28 @@ def test_status_counts_and_one_job(server: Server) -> None:
     one = cli("status", job["job_id"], DATABASE_URL=server.db_url)
     assert json.loads(one.stdout)["status"] == "succeeded"
     assert cli("status", "not-a-job", DATABASE_URL=server.db_url).returncode == 1
+
+
+def test_submit_by_reference_posts_paths_not_bytes(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    tree = tmp_path / "import"
+    (tree / "2024").mkdir(parents=True)
+    for i in range(3):
+        (tree / "2024" / f"doc{i}.pdf").write_bytes(prose_pdf(1 + i))
+    srv = start_server(TORI_IMPORT_DIR=str(tree))
+    out = cli(
+        "submit", "--by-reference", str(tree / "2024"), "--url", srv.base, TORI_IMPORT_DIR=str(tree)
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.count("succeeded") == 3
+    jobs = srv.client.get("/jobs", params={"lane": "bulk"}).json()["jobs"]
+    assert len(jobs) == 3 and all(j["status"] == "succeeded" for j in jobs)
+    assert not list(srv.storage.rglob("*.pdf"))  # nothing was uploaded
+    elsewhere = tmp_path / "elsewhere.pdf"
+    elsewhere.write_bytes(prose_pdf(1))
+    outside = cli(
+        "submit", "--by-reference", str(elsewhere), "--url", srv.base, TORI_IMPORT_DIR=str(tree)
+    )
+    assert outside.returncode == 2 and "TORI_IMPORT_DIR" in outside.stderr
+    assert cli("submit", "--by-reference", str(tree), "--url", srv.base).returncode == 2

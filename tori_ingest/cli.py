@@ -48,7 +48,17 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("paths", nargs="+", metavar="PATH")
     submit.add_argument("--url", default=None, help="service URL (default http://127.0.0.1:$PORT)")
     submit.add_argument("--token", default=None, help="bearer token (default $TORI_TOKEN)")
-    submit.add_argument("--priority", choices=["interactive", "bulk"], default="interactive")
+    submit.add_argument(
+        "--priority",
+        choices=["interactive", "bulk"],
+        default=None,
+        help="default interactive; bulk with --by-reference",
+    )
+    submit.add_argument(
+        "--by-reference",
+        action="store_true",
+        help="submit paths under TORI_IMPORT_DIR without uploading (back-fills)",
+    )
     submit.add_argument("--password", default=None, help="password for encrypted PDFs")
     submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
 
@@ -154,6 +164,19 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     url = args.url or f"http://127.0.0.1:{settings.port}"
     token = args.token or os.environ.get("TORI_TOKEN")
+    references = None
+    if args.by_reference:
+        if settings.import_dir is None:
+            print(
+                "tori-ingest: --by-reference needs TORI_IMPORT_DIR (the tree the service reads)",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            references = submit.relative_to_import(paths, settings.import_dir)
+        except ValueError as exc:
+            print(f"tori-ingest: not under TORI_IMPORT_DIR: {exc}", file=sys.stderr)
+            return 2
     items = asyncio.run(
         submit.submit(
             paths,
@@ -162,6 +185,7 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
             priority=args.priority,
             password=args.password,
             concurrency=max(1, args.concurrency),
+            references=references,
         )
     )
     console.print(submit.summary(items))

@@ -1,13 +1,17 @@
-"""`tori-ingest submit`: upload files or directories, follow them live, summarise.
+"""`tori-ingest submit`: upload files or directories (or reference them), follow them live.
 
-Uploads run concurrently (bounded), a single WebSocket follows every job, and a rich progress
-bar shows files and pages. Exit status is non-zero when any job failed or was refused.
+Uploads run concurrently (bounded); `--by-reference` posts paths under TORI_IMPORT_DIR in
+batches instead (no bytes travel: the back-fill mode). Jobs are followed over WebSockets
+(one socket per 1,000 jobs, the server's per-socket cap), with a rich progress bar of files
+and pages. Exit status is non-zero when any job failed or was refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +22,32 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tori_ingest.ws import MAX_SUBSCRIPTIONS
+
 TERMINAL = {"succeeded", "failed", "cancelled"}
+REFERENCE_BATCH = 500
 
 
 @dataclass
 class Tracked:
     path: Path
     job_id: str | None = None
-    status: str = "uploading"
+    status: str = "submitting"
     pages_done: int = 0
     pages_total: int | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in TERMINAL or self.status == "refused"
+
+    def update(self, message: dict[str, Any]) -> None:
+        self.status = message["status"]
+        self.pages_total = message.get("pages_total")
+        self.pages_done = message.get("pages_done") or 0
+        if self.status == "succeeded":
+            self.pages_done = self.pages_total or self.pages_done
+        self.error = (message.get("error") or {}).get("code")
 
 
 def collect(paths: list[str]) -> list[Path]:
@@ -48,22 +66,58 @@ def collect(paths: list[str]) -> list[Path]:
     return found
 
 
+class Follower:
+    """Subscribes job ids over as many WebSockets as needed and routes their messages."""
+
+    def __init__(self, url: str, headers: dict[str, str], on_message: Callable) -> None:
+        self.url = url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/")
+        self.headers, self.on_message = headers, on_message
+        self.sockets: list[Any] = []
+        self.readers: list[asyncio.Task[None]] = []
+        self.in_last = MAX_SUBSCRIPTIONS
+
+    async def subscribe(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            if self.in_last >= MAX_SUBSCRIPTIONS:
+                ws = await websockets.connect(self.url + "/ws", additional_headers=self.headers)
+                self.sockets.append(ws)
+                self.readers.append(asyncio.create_task(self._read(ws)))
+                self.in_last = 0
+            await self.sockets[-1].send(orjson.dumps({"subscribe": [job_id]}).decode())
+            self.in_last += 1
+
+    async def _read(self, ws: Any) -> None:
+        async for raw in ws:
+            message = orjson.loads(raw)
+            if message.get("type") != "error":
+                self.on_message(message)
+
+    async def close(self) -> None:
+        for task in self.readers:
+            task.cancel()
+        for ws in self.sockets:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+
 async def submit(
     paths: list[Path],
     *,
     url: str,
     token: str | None = None,
-    priority: str = "interactive",
+    priority: str | None = None,
     password: str | None = None,
     concurrency: int = 4,
+    references: list[str] | None = None,
     console: Console | None = None,
 ) -> list[Tracked]:
+    """Submit and follow; with `references` (paths relative to TORI_IMPORT_DIR, one per
+    path), by reference instead of uploading."""
     console = console or Console(stderr=True)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     items = [Tracked(p) for p in paths]
     by_id: dict[str, Tracked] = {}
     done = asyncio.Event()
-    ws_url = url.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/ws"
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -71,67 +125,96 @@ async def submit(
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
     ) as progress:
         files_bar = progress.add_task("files", total=len(items))
         pages_bar = progress.add_task("pages", total=None)
 
         def refresh() -> None:
-            ended = sum(1 for t in items if t.status in TERMINAL or t.status == "refused")
+            ended = sum(1 for t in items if t.ended)
             progress.update(files_bar, completed=ended)
-            totals = [t.pages_total or 0 for t in items]
-            progress.update(
-                pages_bar, completed=sum(t.pages_done for t in items), total=sum(totals) or None
-            )
+            total = sum(t.pages_total or 0 for t in items) or None
+            progress.update(pages_bar, completed=sum(t.pages_done for t in items), total=total)
             if ended == len(items):
                 done.set()
 
-        async with websockets.connect(ws_url, additional_headers=headers) as ws:
+        def on_message(message: dict[str, Any]) -> None:
+            item = by_id.get(message.get("job_id") or "")
+            if item is not None:
+                item.update(message)
+                refresh()
 
-            async def follow() -> None:
-                async for raw in ws:
-                    message = orjson.loads(raw)
-                    item = by_id.get(message.get("job_id") or "")
-                    if item is None or message.get("type") == "error":
-                        continue
-                    item.status = message["status"]
-                    item.pages_total = message.get("pages_total")
-                    item.pages_done = message.get("pages_done") or 0
-                    if message["status"] == "succeeded":
-                        item.pages_done = item.pages_total or item.pages_done
-                    item.error = (message.get("error") or {}).get("code")
-                    refresh()
+        follower = Follower(url, headers, on_message)
 
-            follower = asyncio.create_task(follow())
-            limit = asyncio.Semaphore(concurrency)
-            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
+        async def accepted(item: Tracked, response: httpx.Response, body: Any) -> None:
+            if response.status_code in (200, 202):
+                item.job_id, item.status = body["job_id"], body["status"]
+                by_id[item.job_id] = item
+                await follower.subscribe([item.job_id])
+            else:
+                item.status, item.error = "refused", _error_code(response)
+            refresh()
 
-                async def upload(item: Tracked) -> None:
-                    async with limit:
-                        fields = {
-                            "priority": priority,
-                            **({"password": password} if password else {}),
-                        }
-                        with item.path.open("rb") as f:
-                            r = await client.post(
-                                "/jobs",
-                                files={"file": (item.path.name, f, "application/pdf")},
-                                data=fields,
-                            )
-                    if r.status_code in (200, 202):
-                        item.job_id, item.status = r.json()["job_id"], "queued"
-                        by_id[item.job_id] = item
-                        await ws.send(orjson.dumps({"subscribe": [item.job_id]}).decode())
-                    else:
-                        item.status = "refused"
-                        item.error = _error_code(r)
-                    refresh()
-
-                await asyncio.gather(*(upload(i) for i in items))
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
+            if references is not None:
+                await _by_reference(client, items, references, priority, password, accepted)
+            else:
+                await _upload_all(client, items, priority, password, concurrency, accepted)
             if items:
                 await done.wait()
-            follower.cancel()
+        await follower.close()
     return items
+
+
+async def _upload_all(
+    client: httpx.AsyncClient,
+    items: list[Tracked],
+    priority: str | None,
+    password: str | None,
+    concurrency: int,
+    accepted: Callable,
+) -> None:
+    limit = asyncio.Semaphore(concurrency)
+    fields = {"priority": priority or "interactive", **({"password": password} if password else {})}
+
+    async def upload(item: Tracked) -> None:
+        async with limit:
+            with item.path.open("rb") as f:
+                r = await client.post(
+                    "/jobs", files={"file": (item.path.name, f, "application/pdf")}, data=fields
+                )
+        await accepted(item, r, r.json() if r.status_code in (200, 202) else None)
+
+    await asyncio.gather(*(upload(i) for i in items))
+
+
+async def _by_reference(
+    client: httpx.AsyncClient,
+    items: list[Tracked],
+    references: list[str],
+    priority: str | None,
+    password: str | None,
+    accepted: Callable,
+) -> None:
+    for start in range(0, len(items), REFERENCE_BATCH):
+        batch = items[start : start + REFERENCE_BATCH]
+        body: dict[str, Any] = {
+            "paths": references[start : start + REFERENCE_BATCH],
+            "priority": priority or "bulk",
+        }
+        if password:
+            body["password"] = password
+        r = await client.post("/jobs", json=body)
+        answers = r.json() if r.status_code in (200, 202) else None
+        if isinstance(answers, dict):
+            answers = [answers]
+        for n, item in enumerate(batch):
+            await accepted(item, r, answers[n] if answers else None)
+
+
+def relative_to_import(paths: list[Path], import_dir: Path) -> list[str]:
+    """Paths as the service's TORI_IMPORT_DIR sees them; ValueError for one outside it."""
+    root = import_dir.resolve()
+    return [str(p.resolve().relative_to(root)) for p in paths]
 
 
 def _error_code(response: httpx.Response) -> str:
@@ -147,10 +230,11 @@ def summary(items: list[Tracked]) -> Table:
         table.add_column(column)
     for item in items:
         colour = {"succeeded": "green", "failed": "red", "refused": "red"}.get(item.status, "")
+        status = f"[{colour}]{item.status}[/]" if colour else item.status
         table.add_row(
             str(item.path),
             item.job_id or "-",
-            f"[{colour}]{item.status}[/]" if colour else item.status,
+            status,
             str(item.pages_total or "-"),
             item.error or "",
         )
