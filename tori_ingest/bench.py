@@ -409,6 +409,10 @@ def run(
                 )
             finally:
                 service.stop()
+        # The bare pipeline again: on a shared machine speed drifts during a run, and the
+        # efficiency divides by the faster of the two bare runs (the conservative choice).
+        bare_again = pool_pages_per_s(paths, pool_size, model, naive=False)
+        log(f"bare pipeline again: {bare_again['pages_per_s']} pages/s")
         with scratch_database(admin_url, "tori_bench_queue") as queue_url:
             small_q = asyncio.run(queue_overhead(queue_url, 1_000))
             large_q = asyncio.run(queue_overhead(queue_url, 100_000))
@@ -417,12 +421,14 @@ def run(
         if embedded is not None:
             embedded.stop()
 
+    bare_pps = max(bare["pages_per_s"], bare_again["pages_per_s"])
     figures.update(
         {
-            "bare_pages_per_s": bare["pages_per_s"],
+            "bare_pages_per_s": bare_pps,
+            "bare_runs_pages_per_s": [bare["pages_per_s"], bare_again["pages_per_s"]],
             "naive_pages_per_s": naive["pages_per_s"],
             "service_pages_per_s": round(service_pps, 2),
-            "efficiency": round(service_pps / bare["pages_per_s"], 3),
+            "efficiency": round(service_pps / bare_pps, 3),
             "speedup_vs_naive": round(service_pps / naive["pages_per_s"], 2),
             "pages_per_s_per_core": round(service_pps / pool_size, 2),
             **lat,

@@ -125,7 +125,9 @@ def prose_pdf(pages: int, seed: int, words_per_page: int = 330) -> bytes:
             paragraph = " ".join(sentence(rng) for _ in range(rng.randint(3, 6)))
             words += len(paragraph.split())
             paragraphs.append(paragraph)
+        pdf.set_auto_page_break(True, margin=20)
         pdf.multi_cell(0, 5, "\n\n".join(paragraphs))
+        pdf.set_auto_page_break(False)  # the footer sits below the text area on purpose
         pdf.set_y(-15)
         pdf.cell(0, 5, f"Page {number}", align="C")
     return bytes(pdf.output())

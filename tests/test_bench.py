@@ -1,0 +1,36 @@
+"""The benchmark's own parts (its figures are measured by `tori-ingest bench`, not asserted)."""
+
+import asyncio
+import io
+
+from pypdf import PdfReader
+
+from tori_ingest import bench, benchdata
+
+
+def test_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert bench.percentile(values, 50) in (50.0, 51.0)
+    assert bench.percentile(values, 99) == 99.0
+    assert bench.percentile([3.0], 99) == 3.0
+
+
+def test_generated_corpus_is_deterministic_prose() -> None:
+    a, b = benchdata.prose_pdf(2, seed=5), benchdata.prose_pdf(2, seed=5)
+    reader = PdfReader(io.BytesIO(a))
+    assert len(reader.pages) == 2
+    text = reader.pages[0].extract_text()
+    assert len(text.split()) > 250 and "." in text
+    assert PdfReader(io.BytesIO(b)).pages[0].extract_text() == text
+    assert benchdata.prose_pdf(2, seed=6) != a
+
+
+def test_padded_pdf_reaches_its_size_and_still_reads() -> None:
+    data = benchdata.padded_pdf(1024 * 1024, seed=1)
+    assert 1024 * 1024 <= len(data) < 1024 * 1024 + 100
+    assert len(PdfReader(io.BytesIO(data)).pages) == 1
+
+
+def test_queue_overhead_runs_real_jobs_through_the_queue(db_url: str) -> None:
+    per_job_ms = asyncio.run(bench.queue_overhead(db_url, prefill=200, jobs_per_run=10))
+    assert per_job_ms > 0
