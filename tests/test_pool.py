@@ -110,3 +110,24 @@ def test_long_document_reports_moving_progress(tmp_path: Path) -> None:
 def test_short_document_reports_no_progress(tmp_path: Path) -> None:
     _, progress = asyncio.run(run_jobs([write(tmp_path, "one.pdf", prose_pdf(1))]))
     assert progress == []  # its final state is written with the result: no extra round trip
+
+
+def test_processes_are_recycled_after_max_tasks(tmp_path: Path) -> None:
+    docs = [write(tmp_path, f"r{i}.pdf", prose_pdf(1)) for i in range(6)]
+
+    async def go() -> tuple[list, int]:
+        pool = Pool(settings(TORI_MAX_TASKS_PER_CHILD="2"), "blank:en")
+        pool.start()
+        try:
+            await asyncio.wait_for(pool.wait_warm(), 60)
+            # One at a time: the 2 first processes each spent a task on the warm-up ping, so
+            # jobs 0-1 end them, and jobs 2-5 need fresh ones (2 jobs each).
+            results = [await pool.run(f"r{i}", str(d), None) for i, d in enumerate(docs)]
+            return results, pool.started_processes
+        finally:
+            await asyncio.to_thread(pool.stop)
+
+    results, started = asyncio.run(go())
+    assert all(r["document"]["pages"] == 1 for r in results)
+    # 2 at start, then at least one replacement that announced itself before its 2 jobs ended.
+    assert started >= 3
