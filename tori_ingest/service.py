@@ -133,7 +133,7 @@ async def _until_signal() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing in-flight jobs", extra={"grace_s": "TORI_SHUTDOWN_GRACE_S"})
+    log.info("stopping: no new jobs; in-flight jobs get TORI_SHUTDOWN_GRACE_S to finish")
 
 
 async def serve(settings: Settings, url: str, *, host: str, port: int, worker: bool) -> None:

@@ -32,11 +32,11 @@ from tori_ingest.storage import Storage
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*UNAVAILABLE_ERRORS, OSError)
-# A worker beats every HEARTBEAT_S; one silent for STALLED_AFTER_S is dead (SIGKILL, lost
-# machine), and every copy checks for such workers' jobs every RECOVERY_EVERY_S.
 RETENTION_TASK = "tori.retention"
 RETENTION_CRON = "*/10 * * * *"
 RETENTION_PRIORITY = 1000  # quick, and before any waiting ingest job
+# A worker beats every HEARTBEAT_S; one silent for STALLED_AFTER_S is dead (SIGKILL, lost
+# machine), and every copy checks for such workers' jobs every RECOVERY_EVERY_S.
 HEARTBEAT_S = 2.0
 STALLED_AFTER_S = 10.0
 RECOVERY_EVERY_S = 5.0
