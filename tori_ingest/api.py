@@ -116,10 +116,23 @@ async def create_jobs(request: Request) -> Response:
         )
     except BaseException:
         await form.discard()
-        for storage_key in created_files:
-            await c.storage.remove(storage_key)
+        await _remove_unreferenced(c, created_files)
         raise
     return _accepted(outcome)
+
+
+async def _remove_unreferenced(c: Context, keys: list[str]) -> None:
+    """Undo the files a failed request stored, unless a concurrent request's job now uses one
+    (content addressing shares files). If the database cannot say, the file goes."""
+    for key in keys:
+        try:
+            used = await c.db.fetchval(
+                "SELECT 1 FROM tori_jobs WHERE storage_key = $1 LIMIT 1", key
+            )
+        except Exception:
+            used = None
+        if not used:
+            await c.storage.remove(key)
 
 
 async def _create_by_reference(
