@@ -72,11 +72,7 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def template_url(admin_url: str) -> str:
     async def setup() -> str:
         url = await create_database(admin_url, TEMPLATE)
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate.migrate(conn)
-        finally:
-            await conn.close()
+        await migrate.migrate_url(url)
         return url
 
     return run(setup())

@@ -9,24 +9,16 @@ from tori_ingest import migrate
 from .conftest import run
 
 
-async def _migrate(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
 def test_migrate_twice_applies_once(empty_db_url: str) -> None:
-    first = run(_migrate(empty_db_url))
+    first = run(migrate.migrate_url(empty_db_url))
     assert first[0] == "procrastinate schema"
     assert first[1:] == [p.name for _, p in migrate.migration_files()]
-    assert run(_migrate(empty_db_url)) == []
+    assert run(migrate.migrate_url(empty_db_url)) == []
 
 
 def test_concurrent_migrations_do_not_collide(empty_db_url: str) -> None:
     async def both() -> list[list[str]]:
-        return await asyncio.gather(*(_migrate(empty_db_url) for _ in range(3)))
+        return await asyncio.gather(*(migrate.migrate_url(empty_db_url) for _ in range(3)))
 
     results = run(both())
     applied = [r for r in results if r]
@@ -49,6 +41,6 @@ def test_existing_procrastinate_schema_is_adopted(empty_db_url: str) -> None:
             await conn.execute(migrate.SchemaManager.get_schema())
         finally:
             await conn.close()
-        return await _migrate(empty_db_url)
+        return await migrate.migrate_url(empty_db_url)
 
     assert "procrastinate schema" not in run(go())

@@ -340,11 +340,7 @@ async def queue_overhead(url: str, prefill: int, jobs_per_run: int = 300) -> flo
 def scratch_database(admin_url: str, name: str) -> Iterator[str]:
     async def create() -> str:
         url = await create_database(admin_url, name)
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate.migrate(conn)
-        finally:
-            await conn.close()
+        await migrate.migrate_url(url)
         return url
 
     yield asyncio.run(create())

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from tori_ingest import service
+    from tori_ingest import migrate, service
     from tori_ingest.db import database_url
 
     if args.command == "serve":
@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     url, embedded = database_url(settings)
     try:
         if args.command == "migrate":
-            applied = asyncio.run(service.run_migrations(url))
+            applied = asyncio.run(migrate.migrate_url(url))
             print("applied: " + ", ".join(applied) if applied else "database is up to date")
         elif args.command == "serve":
             run_loop(service.serve(settings, url, host=host, port=port, worker=not args.no_worker))

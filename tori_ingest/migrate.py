@@ -63,6 +63,15 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     return applied
 
 
+async def migrate_url(url: str) -> list[str]:
+    """`migrate` on a fresh connection to `url` (the CLI, start-up, tests, bench)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
 async def _procrastinate_present(conn: asyncpg.Connection) -> bool:
     """A database shared with another Procrastinate app already has its schema."""
     return await conn.fetchval("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")

@@ -61,6 +61,9 @@ STR = {"type": "string"}
 INT = {"type": "integer"}
 
 
+DOCUMENT_FILE = {"sha256": STR, "filename": STR, "bytes": INT}
+
+
 def _objects(**properties: Any) -> dict[str, Any]:
     """An array of objects with these properties."""
     return {"type": "array", "items": {"type": "object", "properties": properties}}
@@ -125,14 +128,7 @@ SCHEMAS: dict[str, Any] = {
             "attempts": {"type": "integer"},
             "pages_done": {"type": "integer"},
             "pages_total": NULLABLE_INT,
-            "document": {
-                "type": "object",
-                "properties": {
-                    "sha256": {"type": "string"},
-                    "filename": {"type": "string"},
-                    "bytes": {"type": "integer"},
-                },
-            },
+            "document": {"type": "object", "properties": DOCUMENT_FILE},
             "deduplicated": {"type": "boolean"},
             "error": {
                 "oneOf": [
@@ -181,9 +177,7 @@ SCHEMAS: dict[str, Any] = {
             "document": {
                 "type": "object",
                 "properties": {
-                    "sha256": {"type": "string"},
-                    "filename": {"type": "string"},
-                    "bytes": {"type": "integer"},
+                    **DOCUMENT_FILE,
                     "pages": {"type": "integer"},
                     "title": NULLABLE_STRING,
                     "author": NULLABLE_STRING,

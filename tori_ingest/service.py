@@ -17,7 +17,6 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
-import asyncpg
 import uvicorn
 
 from tori_ingest import __version__, api, migrate, nlp, tasks
@@ -30,21 +29,13 @@ from tori_ingest.storage import Storage
 log = logging.getLogger(__name__)
 
 
-async def run_migrations(url: str) -> list[str]:
-    conn = await asyncpg.connect(url)
-    try:
-        return await migrate.migrate(conn)
-    finally:
-        await conn.close()
-
-
 @contextlib.asynccontextmanager
 async def open_context(
     settings: Settings, url: str, *, with_pool: bool, with_events: bool = False
 ) -> AsyncIterator[api.Context]:
     model = nlp.resolve_model(settings.tori_spacy_model) if with_pool else None
     if settings.auto_migrate:
-        await run_migrations(url)
+        await migrate.migrate_url(url)
     storage = Storage(settings.storage_dir, settings.import_dir)
     storage.prepare()
     db = await create_pool(url, max_size=10)
