@@ -288,6 +288,7 @@ def test_schemathesis_finds_no_server_errors(server: Server, tmp_path: Path) -> 
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # its cache stays out of the checkout
     )
     summary = run.stdout[-3000:]
     print(summary)
