@@ -1,5 +1,8 @@
 """SPEC §3: a job row and its queue entry exist together or not at all."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import asyncpg
 import orjson
 import pytest
@@ -11,6 +14,17 @@ from .conftest import run
 NEW = jobs.NewJob(sha256="ab" * 32, filename="a.pdf", bytes=10, storage_key="ab/x.pdf")
 
 
+def with_connection(url: str, body: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        conn = await asyncpg.connect(url)
+        try:
+            return await body(conn)
+        finally:
+            await conn.close()
+
+    return run(go())
+
+
 async def counts(conn: asyncpg.Connection) -> tuple[int, int]:
     ours = await conn.fetchval("SELECT count(*) FROM tori_jobs")
     queued = await conn.fetchval("SELECT count(*) FROM procrastinate_jobs")
@@ -18,70 +32,54 @@ async def counts(conn: asyncpg.Connection) -> tuple[int, int]:
 
 
 def test_create_inserts_row_and_queue_entry_together(db_url: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(db_url)
-        try:
-            before = await counts(conn)
-            row = await jobs.create(conn, NEW)
-            assert await counts(conn) == (before[0] + 1, before[1] + 1)
-            queued = await conn.fetchrow(
-                "SELECT task_name, queue_name, priority, args, status FROM procrastinate_jobs"
-                " WHERE id = $1",
-                row["procrastinate_job_id"],
-            )
-            assert queued["task_name"] == jobs.TASK_NAME
-            assert queued["queue_name"] == jobs.QUEUE
-            assert queued["priority"] == jobs.LANE_PRIORITY["interactive"]
-            assert queued["status"] == "todo"
-            assert orjson.loads(queued["args"]) == {"job_id": str(row["id"])}
-            assert row["status"] == "queued"
-        finally:
-            await conn.close()
+    async def go(conn: asyncpg.Connection) -> None:
+        before = await counts(conn)
+        row = await jobs.create(conn, NEW)
+        assert await counts(conn) == (before[0] + 1, before[1] + 1)
+        queued = await conn.fetchrow(
+            "SELECT task_name, queue_name, priority, args, status FROM procrastinate_jobs"
+            " WHERE id = $1",
+            row["procrastinate_job_id"],
+        )
+        assert queued["task_name"] == jobs.TASK_NAME
+        assert queued["queue_name"] == jobs.QUEUE
+        assert queued["priority"] == jobs.LANE_PRIORITY["interactive"]
+        assert queued["status"] == "todo"
+        assert orjson.loads(queued["args"]) == {"job_id": str(row["id"])}
+        assert row["status"] == "queued"
 
-    run(go())
+    with_connection(db_url, go)
 
 
 def test_failed_insert_leaves_no_queue_entry(db_url: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(db_url)
-        try:
-            before = await counts(conn)
-            # The row insert fails (Postgres text cannot hold NUL) after the defer ran.
-            with pytest.raises(asyncpg.exceptions.CharacterNotInRepertoireError):
-                await jobs.create(conn, jobs.NewJob(**{**NEW.__dict__, "filename": "a\x00.pdf"}))
-            assert await counts(conn) == before
-        finally:
-            await conn.close()
+    async def go(conn: asyncpg.Connection) -> None:
+        before = await counts(conn)
+        # The row insert fails (Postgres text cannot hold NUL) after the defer ran.
+        with pytest.raises(asyncpg.exceptions.CharacterNotInRepertoireError):
+            await jobs.create(conn, jobs.NewJob(**{**NEW.__dict__, "filename": "a\x00.pdf"}))
+        assert await counts(conn) == before
 
-    run(go())
+    with_connection(db_url, go)
 
 
 def test_rolled_back_transaction_leaves_neither(db_url: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(db_url)
-        try:
-            before = await counts(conn)
-            with pytest.raises(RuntimeError):
-                async with conn.transaction():
-                    await jobs.create(conn, NEW)
-                    await jobs.create(conn, NEW)
-                    raise RuntimeError("e.g. the second upload failed")
-            assert await counts(conn) == before
-        finally:
-            await conn.close()
+    async def go(conn: asyncpg.Connection) -> None:
+        before = await counts(conn)
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await jobs.create(conn, NEW)
+                await jobs.create(conn, NEW)
+                raise RuntimeError("e.g. the second upload failed")
+        assert await counts(conn) == before
 
-    run(go())
+    with_connection(db_url, go)
 
 
 def test_bulk_lane_gets_lower_priority(db_url: str) -> None:
-    async def go() -> int:
-        conn = await asyncpg.connect(db_url)
-        try:
-            row = await jobs.create(conn, jobs.NewJob(**{**NEW.__dict__, "lane": "bulk"}))
-            return await conn.fetchval(
-                "SELECT priority FROM procrastinate_jobs WHERE id = $1", row["procrastinate_job_id"]
-            )
-        finally:
-            await conn.close()
+    async def go(conn: asyncpg.Connection) -> int:
+        row = await jobs.create(conn, jobs.NewJob(**{**NEW.__dict__, "lane": "bulk"}))
+        return await conn.fetchval(
+            "SELECT priority FROM procrastinate_jobs WHERE id = $1", row["procrastinate_job_id"]
+        )
 
-    assert run(go()) < jobs.LANE_PRIORITY["interactive"]
+    assert with_connection(db_url, go) < jobs.LANE_PRIORITY["interactive"]

@@ -264,13 +264,18 @@ async def result_text(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
 
 async def counts(db: asyncpg.Pool) -> dict[str, Any]:
     """Jobs by state and lane, and the queue's own backlog (for `status` and metrics)."""
-    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
     by_status: dict[str, int] = {}
     by_lane: dict[str, dict[str, int]] = {}
-    for r in rows:
-        by_status[r["status"]] = by_status.get(r["status"], 0) + r["n"]
-        by_lane.setdefault(r["lane"], {})[r["status"]] = r["n"]
+    for (status, lane), n in (await state_counts(db)).items():
+        by_status[status] = by_status.get(status, 0) + n
+        by_lane.setdefault(lane, {})[status] = n
     return {"jobs": by_status, "lanes": by_lane}
+
+
+async def state_counts(db: asyncpg.Pool) -> dict[tuple[str, str], int]:
+    """Number of jobs per (status, lane)."""
+    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
+    return {(r["status"], r["lane"]): r["n"] for r in rows}
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tori_ingest import jobs
+
 HTTP_REQUESTS = Counter(
     "tori_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
 )
@@ -49,8 +51,7 @@ _LANES = ("interactive", "bulk")
 
 
 async def refresh_from_database(db: asyncpg.Pool) -> None:
-    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
-    counts = {(r["status"], r["lane"]): r["n"] for r in rows}
+    counts = await jobs.state_counts(db)
     for status in _STATES:
         for lane in _LANES:
             JOBS_BY_STATE.labels(status=status, lane=lane).set(counts.get((status, lane), 0))
