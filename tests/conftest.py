@@ -26,8 +26,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tori_ingest import migrate
-from tori_ingest.db import create_database
+from tori_ingest.store import migrate
+from tori_ingest.store.db import create_database
 
 CORPUS = Path(
     os.environ.get("TORI_TEST_CORPUS")
@@ -57,7 +57,7 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    from tori_ingest.db import EmbeddedPostgres
+    from tori_ingest.store.db import EmbeddedPostgres
 
     # Not under pytest's 0700 tmp tree: pgserver runs Postgres as its own user when we are root.
     root = Path(tempfile.mkdtemp(prefix="tori-test-pg-"))

@@ -14,8 +14,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tori_ingest import api, openapi
-from tori_ingest.settings import Settings
+from tori_ingest.core.settings import Settings
+from tori_ingest.http import app as api
+from tori_ingest.http.context import Context
 
 from .conftest import Server, StartServer, fetchval
 from .pdfs import prose_pdf
@@ -252,9 +253,9 @@ def test_interactive_overtakes_a_queued_backfill(
 
 
 def test_every_route_is_described() -> None:
-    ctx = api.Context(settings=Settings.load({}), db=None, storage=None)  # type: ignore[arg-type]
+    ctx = Context(settings=Settings.load({}), db=None, storage=None)  # type: ignore[arg-type]
     app = api.build_app(ctx)
-    described = openapi.SPEC["paths"]
+    described = app.state.openapi["paths"]
     for route in app.routes:
         assert route.path in described, route.path
         for method in getattr(route, "methods", None) or {"GET"}:

@@ -5,7 +5,8 @@ import io
 
 from pypdf import PdfReader
 
-from tori_ingest import bench, benchdata
+from tori_ingest.bench import data as benchdata
+from tori_ingest.bench import run as bench
 
 
 def test_percentile() -> None:

@@ -1,6 +1,6 @@
 """Cleaning rules of SPEC §5, one by one, on exact strings."""
 
-from tori_ingest import clean
+from tori_ingest.pipeline import clean
 
 
 def test_nfkc_and_ligatures() -> None:

@@ -10,7 +10,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from tori_ingest import errors
+from tori_ingest.core.vocab import JOB_CODES, ErrorCode
 
 from .conftest import CORPUS, Server, StartServer, wait_for
 
@@ -49,8 +49,8 @@ def test_every_corpus_pdf_ends_typed(start_server: StartServer) -> None:
     jobs = wait_for(all_ended, timeout=600, what="every corpus job to end")
     outcomes = collections.Counter(j["error"]["code"] if j["error"] else "ok" for j in jobs)
     assert outcomes["ok"] >= len(jobs) // 2, outcomes
-    assert set(outcomes) - {"ok"} <= errors.JOB_CODES, outcomes
-    assert outcomes[errors.INTERNAL] == 0, outcomes
+    assert set(outcomes) - {"ok"} <= JOB_CODES, outcomes
+    assert outcomes[ErrorCode.INTERNAL] == 0, outcomes
     for job in jobs:
         if job["status"] == "succeeded":
             assert job["pages_total"] == expected_pages(submitted[job["job_id"]]), job

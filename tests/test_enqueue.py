@@ -7,7 +7,8 @@ import asyncpg
 import orjson
 import pytest
 
-from tori_ingest import jobs
+from tori_ingest.core.vocab import Lane
+from tori_ingest.store import jobs
 
 from .conftest import run
 
@@ -43,7 +44,7 @@ def test_create_inserts_row_and_queue_entry_together(db_url: str) -> None:
         )
         assert queued["task_name"] == jobs.TASK_NAME
         assert queued["queue_name"] == jobs.QUEUE
-        assert queued["priority"] == jobs.LANE_PRIORITY["interactive"]
+        assert queued["priority"] == Lane.INTERACTIVE.priority
         assert queued["status"] == "todo"
         assert orjson.loads(queued["args"]) == {"job_id": str(row["id"])}
         assert row["status"] == "queued"
@@ -82,4 +83,4 @@ def test_bulk_lane_gets_lower_priority(db_url: str) -> None:
             "SELECT priority FROM procrastinate_jobs WHERE id = $1", row["procrastinate_job_id"]
         )
 
-    assert with_connection(db_url, go) < jobs.LANE_PRIORITY["interactive"]
+    assert with_connection(db_url, go) < Lane.INTERACTIVE.priority

@@ -2,8 +2,9 @@
 
 import pytest
 
-from tori_ingest import errors, extract
-from tori_ingest.errors import JobError
+from tori_ingest.core.errors import JobError
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.pipeline import extract
 
 from .pdfs import make_pdf
 
@@ -36,10 +37,10 @@ def test_encrypted_needs_password() -> None:
     data = make_pdf(["Secret text."], user_password="s3cret")
     with pytest.raises(JobError) as info:
         extract.extract(data)
-    assert info.value.code == errors.ENCRYPTED
+    assert info.value.code == ErrorCode.ENCRYPTED
     with pytest.raises(JobError) as info:
         extract.extract(data, password="wrong")
-    assert info.value.code == errors.BAD_PASSWORD
+    assert info.value.code == ErrorCode.BAD_PASSWORD
     out = extract.extract(data, password="s3cret")
     assert out.pages == ["Secret text."]
     assert out.encrypted is True
@@ -57,11 +58,11 @@ def test_owner_password_only_opens_with_empty_password() -> None:
 def test_garbage_is_corrupt_pdf(data: bytes) -> None:
     with pytest.raises(JobError) as info:
         extract.extract(data)
-    assert info.value.code == errors.CORRUPT_PDF
+    assert info.value.code == ErrorCode.CORRUPT_PDF
 
 
 def test_too_many_pages() -> None:
     with pytest.raises(JobError) as info:
         extract.extract(make_pdf(["a", "b", "c"]), max_pages=2)
-    assert info.value.code == errors.TOO_MANY_PAGES
+    assert info.value.code == ErrorCode.TOO_MANY_PAGES
     assert "3 pages" in info.value.message

@@ -3,8 +3,8 @@
 import pytest
 from spacy.language import Language
 
-from tori_ingest import nlp
-from tori_ingest.nlp import ModelError
+from tori_ingest.core.errors import ModelError
+from tori_ingest.pipeline import nlp
 
 
 @pytest.fixture(scope="module")

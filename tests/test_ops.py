@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tori_ingest import retention
-from tori_ingest.storage import Storage
+from tori_ingest.store.storage import Storage
+from tori_ingest.worker import maintenance as retention
 
 from .conftest import Server, StartServer, fetchval, free_port, wait_for
 from .pdfs import prose_pdf

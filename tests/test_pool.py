@@ -4,10 +4,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from tori_ingest import errors
-from tori_ingest.errors import JobError
-from tori_ingest.pool import Pool
-from tori_ingest.settings import Settings
+from tori_ingest.core.errors import JobError
+from tori_ingest.core.settings import Settings
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.worker.pool import Pool
 
 from .pdfs import make_pdf, prose_pdf
 
@@ -66,9 +66,9 @@ def test_typed_failures_and_warnings(tmp_path: Path) -> None:
         write(tmp_path, "partly.pdf", make_pdf(["Only the first page has text.", ""])),
     ]
     scan, locked, broken, partly, _ = asyncio.run(run_jobs(files))
-    assert isinstance(scan, JobError) and scan.code == errors.NO_TEXT
-    assert isinstance(locked, JobError) and locked.code == errors.ENCRYPTED
-    assert isinstance(broken, JobError) and broken.code == errors.CORRUPT_PDF
+    assert isinstance(scan, JobError) and scan.code == ErrorCode.NO_TEXT
+    assert isinstance(locked, JobError) and locked.code == ErrorCode.ENCRYPTED
+    assert isinstance(broken, JobError) and broken.code == ErrorCode.CORRUPT_PDF
     assert partly["warnings"] == ["page 2 has no text layer"]
     assert partly["pages"][1] == {"number": 2, "text": "", "chars": 0}
 
@@ -76,7 +76,7 @@ def test_typed_failures_and_warnings(tmp_path: Path) -> None:
 def test_page_cap_from_settings(tmp_path: Path) -> None:
     doc = write(tmp_path, "long.pdf", prose_pdf(4))
     (result, _) = asyncio.run(run_jobs([doc], TORI_MAX_PAGES="3"))
-    assert isinstance(result, JobError) and result.code == errors.TOO_MANY_PAGES
+    assert isinstance(result, JobError) and result.code == ErrorCode.TOO_MANY_PAGES
 
 
 def test_missing_file_is_an_os_error_not_a_job_error(tmp_path: Path) -> None:

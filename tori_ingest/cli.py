@@ -1,4 +1,5 @@
-"""`tori-ingest`: the one console script (SPEC §7)."""
+"""`tori-ingest`: run the service (serve, worker), operate it (migrate, config, status), feed it
+(submit) and measure it (bench)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-from tori_ingest import __version__, logs
-from tori_ingest.nlp import ModelError
-from tori_ingest.settings import Settings, SettingsError
+from tori_ingest import __version__
+from tori_ingest.core import logs
+from tori_ingest.core.errors import StartupError
+from tori_ingest.core.settings import Settings, SettingsError, example_env
+from tori_ingest.core.vocab import Lane, Status
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -44,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run a worker alone")
     sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    sub.add_parser("config", help="print the effective settings")
+    config = sub.add_parser("config", help="print the effective settings (resolved, masked)")
+    config.add_argument(
+        "--example-env", action="store_true", help="print every setting with its default"
+    )
 
     submit = sub.add_parser("submit", help="upload files or directories and follow them live")
     submit.add_argument("paths", nargs="+", metavar="PATH")
@@ -52,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--token", default=None, help="bearer token (default $TORI_TOKEN)")
     submit.add_argument(
         "--priority",
-        choices=["interactive", "bulk"],
+        choices=[str(lane) for lane in Lane],
         default=None,
         help="default interactive; bulk with --by-reference",
     )
@@ -64,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--password", default=None, help="password for encrypted PDFs")
     submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
 
-    bench = sub.add_parser("bench", help="measure the SPEC §9 figures on this machine")
+    bench = sub.add_parser("bench", help="measure throughput, efficiency, latencies, queue overhead and memory on this machine")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--url", default=None, help="Postgres to use (default: embedded)")
     bench.add_argument("--corpus", default=None, help="folder of PDFs (default: generated)")
@@ -86,18 +92,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tori-ingest: {exc}", file=sys.stderr)
         return 2
     if args.command == "config":
-        print(json.dumps(settings.public(), indent=2, default=str))
+        if args.example_env:
+            sys.stdout.write(example_env())
+        else:
+            print(json.dumps(settings.public(), indent=2))
         return 0
     if args.command == "submit":
         return _submit(args, settings)
     if args.command == "bench":
-        from tori_ingest import bench
-
+        try:
+            from tori_ingest.bench import run as bench
+        except ImportError as exc:
+            return _missing_extra("bench", exc)
         return bench.main(args)
     logs.setup(settings.log_format, settings.tori_log_level)
     try:
         return _run(args, settings)
-    except ModelError as exc:
+    except StartupError as exc:
         print(f"tori-ingest: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -105,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from tori_ingest import migrate, service
-    from tori_ingest.db import database_url
+    from tori_ingest import service
+    from tori_ingest.store import migrate
+    from tori_ingest.store.db import database_url
 
     if args.command == "serve":
         host = args.host or settings.tori_host
@@ -146,7 +158,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _check_model(settings: Settings) -> None:
     """Fail before starting anything when the configured spaCy model is not installed."""
-    from tori_ingest.nlp import resolve_model
+    from tori_ingest.pipeline.nlp import resolve_model
 
     resolve_model(settings.tori_spacy_model)
 
@@ -161,10 +173,22 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def _submit(args: argparse.Namespace, settings: Settings) -> int:
-    from rich.console import Console
+def _missing_extra(extra: str, exc: ImportError) -> int:
+    print(
+        f"tori-ingest: this command needs the '{extra}' extra ({exc.name} is missing): "
+        f"pip install 'tori-ingest[{extra}]'",
+        file=sys.stderr,
+    )
+    return 2
 
-    from tori_ingest import submit
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        from rich.console import Console
+
+        from tori_ingest.client import submit
+    except ImportError as exc:
+        return _missing_extra("client", exc)
 
     console = Console()
     try:
@@ -199,14 +223,14 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
         )
     )
     console.print(submit.summary(items))
-    return 0 if all(i.status == "succeeded" for i in items) else 1
+    return 0 if all(i.status == Status.SUCCEEDED for i in items) else 1
 
 
 async def _status(url: str, job_id: str | None) -> int:
     import uuid
 
-    from tori_ingest import jobs
-    from tori_ingest.db import create_pool
+    from tori_ingest.store import jobs
+    from tori_ingest.store.db import create_pool
 
     db = await create_pool(url, min_size=1, max_size=2)
     try:
@@ -218,10 +242,9 @@ async def _status(url: str, job_id: str | None) -> int:
             if row is None:
                 print(f"tori-ingest: no such job {job_id}", file=sys.stderr)
                 return 1
-            print(json.dumps(jobs.view(row), indent=2))
+            print(jobs.view(row).model_dump_json(indent=2))
             return 0
-        counts = await jobs.counts(db)
-        print(json.dumps(counts, indent=2))
+        print((await jobs.counts(db)).model_dump_json(indent=2))
         return 0
     finally:
         await db.close()

@@ -1,0 +1,62 @@
+"""The pipeline without the service: the same extract+clean+nlp functions in a plain process
+pool (bare), and the naive plan (full spaCy over whole-document text) as a baseline."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pypdf import PdfReader
+
+from tori_ingest.pipeline import nlp
+from tori_ingest.pipeline import process as pipeline
+
+
+def count_pages(paths: list[Path]) -> int:
+    return sum(len(PdfReader(str(p)).pages) for p in paths)
+
+
+# --- pipelines without the service ----------------------------------------------------------
+
+
+def _bare_init(model: str) -> None:
+    pipeline.init_process(model, 0, None, False)
+
+
+def _bare(path: str) -> int:
+    return pipeline.process("bench", path, None, 100_000).document.pages
+
+
+_naive: dict[str, Any] = {}
+
+
+def _naive_init(model: str) -> None:
+    import spacy
+
+    name = nlp.resolve_model(model)
+    language = spacy.blank("en") if name.startswith("blank:") else spacy.load(name)
+    language.max_length = 50_000_000
+    _naive["nlp"] = language
+
+
+def _naive_run(path: str) -> int:
+    """The original plan: every page through pypdf, then the full pipeline on one string."""
+    reader = PdfReader(path)
+    text = "\n".join(page.extract_text() or "" for page in reader.pages)
+    doc = _naive["nlp"](text)
+    _ = [(e.text, e.label_) for e in doc.ents], list(doc.sents)
+    return len(reader.pages)
+
+
+def pool_pages_per_s(paths: list[Path], size: int, model: str, naive: bool) -> dict[str, float]:
+    ctx = multiprocessing.get_context("forkserver")
+    init, run = (_naive_init, _naive_run) if naive else (_bare_init, _bare)
+    with ProcessPoolExecutor(size, mp_context=ctx, initializer=init, initargs=(model,)) as pool:
+        list(pool.map(run, [str(paths[0])] * size))  # warm every process before timing
+        started = time.perf_counter()
+        pages = sum(pool.map(run, [str(p) for p in paths]))
+        elapsed = time.perf_counter() - started
+    return {"pages": pages, "seconds": round(elapsed, 2), "pages_per_s": round(pages / elapsed, 2)}

@@ -1,0 +1,54 @@
+"""Domain errors: what went wrong, as an `ErrorCode` and a message for people.
+
+Domain code raises these; it never chooses an HTTP status. The HTTP layer maps a code to its
+status (`ErrorCode.http_status`), the worker maps a `JobError` to a failed job.
+"""
+
+from __future__ import annotations
+
+from tori_ingest.core.vocab import ErrorCode
+
+
+class ToriError(Exception):
+    """Base of every error that carries a stable code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(code, message)
+        self.code = ErrorCode(code)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class JobError(ToriError):
+    """A permanent failure of one job. Never retried; pickles across the pool boundary."""
+
+
+class Refused(ToriError):
+    """A request the service will not carry out as asked (bad input, unknown job, conflict)."""
+
+
+class Unavailable(ToriError):
+    """A dependency (`database`, `storage`) cannot be reached right now: transient, retry."""
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(
+            ErrorCode.UNAVAILABLE, f"the {dependency} is unavailable ({detail}); retry"
+        )
+        self.dependency = dependency
+
+
+class StorageUnavailable(Unavailable):
+    """The store failed an operation (full disk, permissions, bucket down)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__("storage", exc.strerror or type(exc).__name__)
+
+
+class StartupError(RuntimeError):
+    """This process cannot start as configured; the message names the fix (one line)."""
+
+
+class ModelError(StartupError):
+    """The configured spaCy pipeline cannot be loaded; the message names the fix."""

@@ -1,0 +1,218 @@
+"""Every setting, its default and its meaning, in one typed class (pydantic-settings).
+
+The environment overrides each field (the env name is the field name upper-cased; an empty
+value means unset). `config/example.env`, the README table and `tori-ingest config` are
+derived from this class, and tests keep them in step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it (one line)."""
+
+
+class Settings(BaseSettings):
+    """The settings of one process (defaults resolved at load time)."""
+
+    model_config = SettingsConfigDict(
+        env_ignore_empty=True, extra="ignore", frozen=True, validate_default=True
+    )
+
+    database_url: SecretStr | None = Field(
+        None, description="Postgres to use; unset: a private embedded Postgres (pgserver)"
+    )
+    port: int = Field(8000, ge=1, le=65535, description="where `serve` listens (also --port)")
+    tori_host: str = Field(
+        "127.0.0.1", description="where `serve` listens (also --host); beyond loopback needs auth"
+    )
+    tori_data_dir: Path = Field(Path(".tori"), description="embedded database and storage")
+    tori_storage_dir: Path | None = Field(
+        None, description="stored files; unset: $TORI_DATA_DIR/files"
+    )
+    tori_import_dir: Path | None = Field(
+        None, description="the only tree by-reference submits may read; unset: refused"
+    )
+    tori_spacy_model: str = Field(
+        "auto", description="auto | blank:en | an installed spaCy package name"
+    )
+    tori_pool_size: int = Field(0, ge=0, le=256, description="pool processes; 0: number of cores")
+    tori_max_upload_mb: int = Field(200, ge=1, description="upload cap per file (413 too_large)")
+    tori_max_pages: int = Field(5000, ge=1, description="page cap (too_many_pages)")
+    tori_job_timeout_s: int = Field(600, ge=1, description="per-job wall clock in the pool")
+    tori_max_memory_mb: int = Field(2048, ge=0, description="address-space cap per pool process")
+    tori_max_tasks_per_child: int = Field(200, ge=1, description="pool process recycling")
+    tori_max_attempts: int = Field(3, ge=1, description="attempts for transient errors")
+    tori_shutdown_grace_s: int = Field(25, ge=0, description="SIGTERM grace for in-flight jobs")
+    tori_retention_days: int = Field(30, ge=1, description="files/results purge (410 expired)")
+    tori_api_tokens: SecretStr | None = Field(
+        None, description="comma-separated bearer tokens; unset: no auth"
+    )
+    tori_cors_origins: str = Field("", description="comma-separated allowed origins")
+    tori_auto_migrate: bool | None = Field(
+        None, description="migrate at start; unset: on for the embedded database only"
+    )
+    tori_insecure: bool = Field(False, description="allow binding beyond loopback without auth")
+    tori_log_format: Literal["json", "console"] | None = Field(
+        None, description="log lines; unset: json when stderr is not a TTY, else console"
+    )
+    tori_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="log level"
+    )
+    tori_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="/metrics and probes port for `worker`; unset: none"
+    )
+    tori_test_hooks: bool = Field(False, description="test-only behaviours; never in production")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upper_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tori_log_level" in data:
+            data = {**data, "tori_log_level": str(data["tori_log_level"]).upper()}
+        return data
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        """Fill in the values whose default depends on another setting or on the machine."""
+        resolved: dict[str, Any] = {"tori_data_dir": self.tori_data_dir.resolve()}
+        resolved["tori_storage_dir"] = (
+            self.tori_storage_dir.resolve()
+            if self.tori_storage_dir
+            else resolved["tori_data_dir"] / "files"
+        )
+        if self.tori_import_dir is not None:
+            resolved["tori_import_dir"] = self.tori_import_dir.resolve()
+        if self.tori_pool_size == 0:
+            resolved["tori_pool_size"] = os.cpu_count() or 1
+        if self.tori_auto_migrate is None:
+            resolved["tori_auto_migrate"] = self.database_url is None
+        if self.tori_log_format is None:
+            resolved["tori_log_format"] = "console" if sys.stderr.isatty() else "json"
+        for name, value in resolved.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    @classmethod
+    def load(cls, env: dict[str, str] | None = None) -> Settings:
+        """From the environment (or `env`); a bad value raises SettingsError naming it."""
+        try:
+            if env is None:
+                return cls()
+            values = {k.lower(): v for k, v in env.items() if k.lower() in cls.model_fields and v}
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+    # Derived values, computed here once so callers never re-derive them differently.
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.tori_data_dir
+
+    @property
+    def storage_dir(self) -> Path:
+        assert self.tori_storage_dir is not None  # resolved at load
+        return self.tori_storage_dir
+
+    @property
+    def import_dir(self) -> Path | None:
+        return self.tori_import_dir
+
+    @property
+    def pool_size(self) -> int:
+        return self.tori_pool_size
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.tori_max_upload_mb * 1024 * 1024
+
+    @property
+    def auto_migrate(self) -> bool:
+        return bool(self.tori_auto_migrate)
+
+    @property
+    def api_tokens(self) -> list[str]:
+        raw = self.tori_api_tokens.get_secret_value() if self.tori_api_tokens else ""
+        return [t.strip() for t in raw.split(",") if t.strip()]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.tori_cors_origins.split(",") if o.strip()]
+
+    @property
+    def log_format(self) -> str:
+        return str(self.tori_log_format)
+
+    def public(self) -> dict[str, Any]:
+        """Every setting by its env name, resolved, secrets masked (`tori-ingest config`)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name == "database_url" and value is not None:
+                value = mask_url(value.get_secret_value())
+            elif name == "tori_api_tokens" and value is not None:
+                value = f"<{len(self.api_tokens)} token(s)>"
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name.upper()] = value
+        return out
+
+
+def example_env() -> str:
+    """`config/example.env`: every setting, its meaning and its default (a test keeps it)."""
+    lines = [
+        "# tori-ingest: example environment for a deployment (copy to .env and edit).",
+        "# Generated from tori_ingest/core/settings.py; an empty value means unset.",
+        "",
+    ]
+    for name, field in Settings.model_fields.items():
+        lines.append(f"# {field.description}")
+        lines.append(f"{name.upper()}={_env_value(field.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def _env_value(default: Any) -> str:
+    if default is None:
+        return ""
+    if isinstance(default, bool):
+        return "1" if default else "0"
+    return str(default)
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) else f"={given!r}"
+        problems.append(f"{name}{shown}: {error['msg']}")
+    return "; ".join(problems)
+
+
+_SECRET_PARAMS = frozenset({"password", "sslpassword", "token", "ticket", "secret"})
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL (in the netloc and in `?password=`) for logs and `config`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = urlencode(
+        [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

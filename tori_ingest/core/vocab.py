@@ -1,0 +1,85 @@
+"""The job vocabulary, written once: statuses, lanes and error codes.
+
+Everything else (SQL CHECK constraints, the OpenAPI enums, metrics labels, CLI choices,
+response models) refers to these enums; a test ties the SQL constraints to them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """A job's user-facing state: queued → running → succeeded | failed | cancelled."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+ACTIVE = frozenset({Status.QUEUED, Status.RUNNING})
+
+
+class Lane(StrEnum):
+    """Priority lane: interactive uploads always overtake a bulk back-fill."""
+
+    INTERACTIVE = "interactive"
+    BULK = "bulk"
+
+    @property
+    def priority(self) -> int:
+        """Procrastinate fetches the highest priority first."""
+        return 100 if self is Lane.INTERACTIVE else 0
+
+
+class ErrorCode(StrEnum):
+    """Stable error strings clients switch on, each with its HTTP status and retryability.
+
+    `job` codes can end a job (`error.code` of a failed job); the others exist only as HTTP
+    answers. Only the HTTP layer turns `http_status` into a response.
+    """
+
+    http_status: int
+    retryable: bool
+    job: bool
+
+    def __new__(cls, value: str, http_status: int, retryable: bool, job: bool) -> ErrorCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.http_status = http_status
+        member.retryable = retryable
+        member.job = job
+        return member
+
+    # Job failure codes (also answered at upload where they apply).
+    NOT_A_PDF = ("not_a_pdf", 415, False, True)
+    EMPTY_FILE = ("empty_file", 400, False, True)
+    TOO_LARGE = ("too_large", 413, False, True)
+    ENCRYPTED = ("encrypted", 422, False, True)
+    BAD_PASSWORD = ("bad_password", 422, False, True)
+    CORRUPT_PDF = ("corrupt_pdf", 422, False, True)
+    TOO_MANY_PAGES = ("too_many_pages", 422, False, True)
+    TIMEOUT = ("timeout", 422, False, True)
+    WORKER_CRASHED = ("worker_crashed", 500, False, True)
+    NO_TEXT = ("no_text", 422, False, True)
+    CANCELLED = ("cancelled", 409, False, True)
+    INTERNAL = ("internal", 500, False, True)
+    # HTTP-only codes.
+    UNAUTHORIZED = ("unauthorized", 401, False, False)
+    NOT_FOUND = ("not_found", 404, False, False)
+    METHOD_NOT_ALLOWED = ("method_not_allowed", 405, False, False)
+    BAD_REQUEST = ("bad_request", 400, False, False)
+    IDEMPOTENCY_CONFLICT = ("idempotency_conflict", 409, False, False)
+    NOT_READY = ("not_ready", 409, True, False)
+    EXPIRED = ("expired", 410, False, False)
+    UNAVAILABLE = ("unavailable", 503, True, False)
+
+
+JOB_CODES = frozenset(c for c in ErrorCode if c.job)

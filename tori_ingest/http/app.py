@@ -1,0 +1,191 @@
+"""The ASGI apps: every route declared once (`ENDPOINTS`), with its OpenAPI operation.
+
+Middleware, outermost first: request ids and the error envelope, request metrics, CORS
+(outside auth: a preflight carries no token), bearer auth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from tori_ingest.core.errors import ToriError
+from tori_ingest.core.models import (
+    MAX_IDEMPOTENCY_KEY,
+    Accepted,
+    ByReference,
+    EventError,
+    Health,
+    JobEvent,
+    JobList,
+    JobView,
+    Ready,
+    Result,
+    RetryRequest,
+)
+from tori_ingest.core.vocab import ErrorCode, Lane
+from tori_ingest.http import metrics, probes, routes, ws
+from tori_ingest.http.context import Context
+from tori_ingest.http.middleware import (
+    BearerAuth,
+    RequestContext,
+    http_error_handler,
+    tori_error_handler,
+)
+from tori_ingest.http.openapi import Endpoint, Op, Raw, document
+
+E = ErrorCode
+TEXT = Raw("text/plain")
+
+
+class UploadForm(BaseModel):
+    """POST /jobs as multipart/form-data (streamed; described here, parsed by `upload`)."""
+
+    file: bytes = Field(description="a PDF; repeat the field for several jobs")
+    priority: Lane = Lane.INTERACTIVE
+    password: str | None = Field(None, description="for encrypted PDFs")
+
+
+SUBMIT = Op(
+    "Submit PDFs (upload, or by reference to TORI_IMPORT_DIR); one file answers an object, "
+    "several a list",
+    {202: Accepted | list[Accepted], 200: Accepted | list[Accepted]},
+    (E.BAD_REQUEST, E.EMPTY_FILE, E.IDEMPOTENCY_CONFLICT, E.TOO_LARGE, E.NOT_A_PDF),
+    query=routes.SubmitQuery,
+    headers={"Idempotency-Key": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY}},
+    body={"multipart/form-data": UploadForm, "application/json": ByReference},
+)
+ENDPOINTS = [
+    Endpoint("/jobs", "POST", routes.create_jobs, SUBMIT),
+    Endpoint(
+        "/jobs",
+        "GET",
+        routes.list_jobs,
+        Op(
+            "List jobs, newest first (keyset pagination)",
+            {200: JobList},
+            (E.BAD_REQUEST,),
+            query=routes.ListQuery,
+        ),
+    ),
+    Endpoint(
+        "/jobs/{job_id}", "GET", routes.get_job, Op("A job's state", {200: JobView}, (E.NOT_FOUND,))
+    ),
+    Endpoint(
+        "/jobs/{job_id}",
+        "DELETE",
+        routes.cancel_job,
+        Op("Cancel (a no-op for an ended job)", {200: JobView}, (E.NOT_FOUND,)),
+    ),
+    Endpoint(
+        "/jobs/{job_id}/retry",
+        "POST",
+        routes.retry_job,
+        Op(
+            "Re-queue a failed or cancelled job",
+            {202: JobView, 200: JobView},
+            (E.BAD_REQUEST, E.NOT_FOUND),
+            body={"application/json": RetryRequest},
+            body_required=False,
+        ),
+    ),
+    Endpoint(
+        "/jobs/{job_id}/result",
+        "GET",
+        routes.get_result,
+        Op(
+            "The full result (409 not_ready until succeeded; ?format=text: the cleaned text)",
+            {200: [Result, TEXT]},
+            (E.BAD_REQUEST, E.NOT_FOUND, E.NOT_READY, E.EXPIRED),
+            query=routes.ResultQuery,
+        ),
+    ),
+    Endpoint(
+        "/ws",
+        "WS",
+        ws.ws_many,
+        Op(
+            'WebSocket: send {"subscribe": [ids]} / {"unsubscribe": [ids]}',
+            {0: JobEvent, 1: EventError},
+        ),
+    ),
+    Endpoint(
+        "/ws/jobs/{job_id}",
+        "WS",
+        ws.ws_one,
+        Op(
+            "WebSocket for one job; closes after its terminal state (4404: unknown job)",
+            {0: JobEvent, 1: EventError},
+        ),
+    ),
+]
+PROBES = [
+    Endpoint("/healthz", "GET", probes.healthz, Op("Liveness", {200: Health}, public=True)),
+    Endpoint(
+        "/readyz",
+        "GET",
+        probes.readyz,
+        Op("Readiness: database, storage, warm pool", {200: Ready}, (E.UNAVAILABLE,), public=True),
+    ),
+    Endpoint("/metrics", "GET", metrics.metrics_endpoint, Op("Prometheus metrics", {200: TEXT})),
+]
+DOCS = [
+    Endpoint(
+        "/openapi.json",
+        "GET",
+        probes.openapi_json,
+        Op("This document", {200: Raw("application/json", {"type": "object"})}),
+    ),
+]
+
+
+def _routes(endpoints: list[Endpoint]) -> list[BaseRoute]:
+    out: list[BaseRoute] = []
+    for e in endpoints:
+        if e.method == "WS":
+            out.append(WebSocketRoute(e.path, e.handler))
+        else:
+            out.append(Route(e.path, e.handler, methods=[e.method]))
+    return out
+
+
+def build_app(context: Context) -> Starlette:
+    """The API of `serve`."""
+    endpoints = [*ENDPOINTS, *PROBES, *DOCS]
+    middleware = [Middleware(RequestContext), Middleware(metrics.RequestMetrics)]
+    if context.settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=context.settings.cors_origins,
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+                expose_headers=["X-Request-ID"],
+            )
+        )
+    return _starlette(context, endpoints, middleware)
+
+
+def build_probe_app(context: Context) -> Starlette:
+    """What a worker-only process serves on TORI_METRICS_PORT: metrics and health probes."""
+    return _starlette(context, PROBES, [Middleware(RequestContext)])
+
+
+def _starlette(
+    context: Context, endpoints: list[Endpoint], middleware: list[Middleware]
+) -> Starlette:
+    """The app around `endpoints`: auth innermost, the error envelope everywhere."""
+    auth = bool(context.settings.api_tokens)
+    if auth:
+        middleware = [*middleware, Middleware(BearerAuth, tokens=context.settings.api_tokens)]
+    handlers: dict[Any, Any] = {ToriError: tori_error_handler, HTTPException: http_error_handler}
+    app = Starlette(routes=_routes(endpoints), middleware=middleware, exception_handlers=handlers)
+    app.state.ctx = context
+    app.state.openapi = document(endpoints, auth=auth)
+    return app

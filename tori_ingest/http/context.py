@@ -1,0 +1,38 @@
+"""What the HTTP layer needs from its process, built once by `service`.
+
+The HTTP layer never imports the worker: a pool, when this process runs one, is seen only
+through `PoolState` (is it warm, how big), for `/readyz`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import asyncpg
+from starlette.requests import HTTPConnection
+
+from tori_ingest.core.settings import Settings
+from tori_ingest.http.events import EventHub
+from tori_ingest.store.storage import Storage
+
+
+class PoolState(Protocol):
+    @property
+    def warm(self) -> bool: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: asyncpg.Pool
+    storage: Storage
+    pool: PoolState | None = None
+    hub: EventHub | None = None
+
+
+def ctx(conn: HTTPConnection) -> Context:
+    return conn.app.state.ctx

@@ -1,0 +1,137 @@
+"""Job status events: one LISTEN connection per process, fanned out to subscribers in memory.
+
+Postgres announces every job change (trigger in `sql/002_job_events.sql`; the payload is
+`tori_job_event()` of `sql/005_job_event_function.sql`, which snapshots read too). If the listening
+connection drops (database restart, `pg_terminate_backend`), the hub reconnects with backoff
+and then asks every subscriber to resync from a fresh snapshot, so no terminal event is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import asyncpg
+from pydantic import ValidationError
+
+from tori_ingest.core.models import JobEvent
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tori_job_events"
+APPLICATION_NAME = "tori-ingest events"  # lets operators (and tests) find the LISTEN connection
+HEALTH_CHECK_S = 5.0
+MAX_BACKOFF_S = 5.0
+
+
+class Subscriber(Protocol):
+    def push(self, event: JobEvent, *, snapshot: bool = False) -> None: ...
+
+    async def resync(self) -> None: ...
+
+
+async def snapshots(db: asyncpg.Pool, job_ids: Iterable[str]) -> dict[str, JobEvent]:
+    """The current state of each job, exactly as its next NOTIFY would carry it."""
+    ids = [uuid.UUID(i) for i in job_ids]
+    rows = await db.fetch(
+        "SELECT tori_job_event(j)::text AS event FROM tori_jobs j WHERE id = ANY($1::uuid[])",
+        ids,
+    )
+    events = [JobEvent.model_validate_json(r["event"]) for r in rows]
+    return {e.job_id: e for e in events}
+
+
+class EventHub:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+        self._subs: dict[str, set[Subscriber]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self, job_id: str, sub: Subscriber) -> None:
+        self._subs.setdefault(job_id, set()).add(sub)
+
+    def unsubscribe(self, job_id: str, sub: Subscriber) -> None:
+        subs = self._subs.get(job_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[job_id]
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
+        try:
+            event = JobEvent.model_validate_json(payload)
+        except ValidationError:
+            log.warning(
+                "unreadable job event",
+                extra={"event": "events.unreadable", "payload": payload[:200]},
+            )
+            return
+        for sub in tuple(self._subs.get(event.job_id, ())):
+            sub.push(event)
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(
+                    self.url, timeout=10, server_settings={"application_name": APPLICATION_NAME}
+                )
+                lost = asyncio.Event()
+                conn.add_termination_listener(_setter(lost))
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected.set()
+                backoff = 0.1
+                if not first:
+                    self.reconnects += 1
+                    log.info("event listener reconnected; resyncing subscribers")
+                    await self._resync_all()
+                first = False
+                await self._watch(conn, lost)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event listener connection failed", extra={"error": repr(exc)})
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            await asyncio.sleep(backoff + random.random() * backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    async def _watch(self, conn: asyncpg.Connection, lost: asyncio.Event) -> None:
+        """Return when the connection is gone (closed, or silently dead: the query times out)."""
+        while not lost.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lost.wait(), HEALTH_CHECK_S)
+            if lost.is_set():
+                return
+            await conn.fetchval("SELECT 1", timeout=HEALTH_CHECK_S)
+
+    async def _resync_all(self) -> None:
+        subs = {sub for group in self._subs.values() for sub in group}
+        results = await asyncio.gather(*(s.resync() for s in subs), return_exceptions=True)
+        for result in results:
+            if isinstance(result, Exception):
+                log.warning("resync failed for a subscriber", extra={"error": repr(result)})
+
+
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    return lambda _conn: event.set()

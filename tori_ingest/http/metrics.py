@@ -1,0 +1,62 @@
+"""Prometheus metrics (`tori_*`): counted where things happen, job states read from Postgres.
+
+Per-process counters (requests, outcomes, pages) are summed by Prometheus across copies; the
+state of the whole system (jobs by state, queue depth per lane) comes from one cheap query at
+scrape time, so every copy reports the same truth.
+"""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tori_ingest.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_BY_STATE, QUEUE_DEPTH
+from tori_ingest.core.vocab import Lane, Status
+from tori_ingest.store import jobs
+
+
+async def refresh_from_database(db: asyncpg.Pool) -> None:
+    counts = await jobs.state_counts(db)
+    for status in Status:
+        for lane in Lane:
+            JOBS_BY_STATE.labels(status=status, lane=lane).set(counts.get((status, lane), 0))
+    for lane in Lane:
+        QUEUE_DEPTH.labels(lane=lane).set(counts.get((Status.QUEUED, lane), 0))
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    await refresh_from_database(request.app.state.ctx.db)
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetrics:
+    """Counts and times every HTTP request by its route template (not its raw path)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            HTTP_LATENCY.labels(method=method, route=route).observe(time.perf_counter() - started)

@@ -1,0 +1,170 @@
+"""HTTP plumbing every route shares: request ids, the error envelope, JSON via orjson.
+
+One pure-ASGI middleware so that even a crash or an unreachable database is answered with
+the envelope and an `X-Request-ID`, and the id is on every log line of the request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tori_ingest.core.errors import ToriError
+from tori_ingest.core.logs import request_id_var
+from tori_ingest.core.models import ErrorBody, ErrorEnvelope
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
+
+log = logging.getLogger(__name__)
+
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class JSON(JSONResponse):
+    """A response model (or a list of them) as JSON; anything else through orjson."""
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, BaseModel):
+            return content.model_dump_json().encode()
+        if isinstance(content, list) and content and isinstance(content[0], BaseModel):
+            return orjson.dumps([m.model_dump(mode="json") for m in content])
+        return orjson.dumps(content)
+
+
+def error_response(
+    code: ErrorCode, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The envelope; the status is the code's own (the one place codes become statuses)."""
+    body = ErrorEnvelope(
+        error=ErrorBody(code=code, message=message, request_id=request_id_var.get())
+    )
+    return JSON(body, status_code=code.http_status, headers=headers)
+
+
+async def tori_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ToriError)
+    return error_response(exc.code, exc.message)
+
+
+_HTTP_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    401: ErrorCode.UNAUTHORIZED,
+}
+
+
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (unknown route, wrong method) in the envelope."""
+    status = getattr(exc, "status_code", 500)
+    code = _HTTP_CODES.get(status, ErrorCode.BAD_REQUEST if status < 500 else ErrorCode.INTERNAL)
+    headers = getattr(exc, "headers", None)
+    return error_response(code, str(getattr(exc, "detail", "")) or code, headers)
+
+
+class RequestContext:
+    """Assign/propagate X-Request-ID; turn unexpected exceptions into 500/503 envelopes."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        rid = sent if _VALID_ID.match(sent) else uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except ToriError as exc:  # raised where no route handler catches (e.g. WebSocket)
+            log.warning(exc.message, extra={"event": f"http.{exc.code}"})
+            if scope["type"] == "http" and not started:
+                await error_response(exc.code, exc.message)(scope, receive, send_with_id)
+        except DB_UNAVAILABLE_ERRORS as exc:
+            log.warning(
+                "database unavailable", extra={"event": "db.unavailable", "error": repr(exc)}
+            )
+            if scope["type"] == "http" and not started:
+                await error_response(ErrorCode.UNAVAILABLE, "the database is unavailable; retry")(
+                    scope, receive, send_with_id
+                )
+        except Exception:
+            log.exception("unhandled error", extra={"event": "http.unhandled"})
+            if scope["type"] == "http" and not started:
+                await error_response(ErrorCode.INTERNAL, "internal error; see the server log")(
+                    scope, receive, send_with_id
+                )
+            else:
+                raise
+        finally:
+            request_id_var.reset(token)
+
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+class BearerAuth:
+    """`Authorization: Bearer <token>` on every route but the health probes.
+
+    Tokens are compared in constant time, every configured token each time; a WebSocket may
+    also pass `?token=` (browsers cannot set headers on a WebSocket).
+    """
+
+    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
+        self.app = app
+        self.tokens = [t.encode() for t in tokens]
+
+    def _allowed(self, scope: Scope) -> bool:
+        header = dict(scope.get("headers", [])).get(b"authorization", b"")
+        scheme, _, token = header.partition(b" ")
+        if scheme.lower() != b"bearer":
+            token = b""
+        if not token and scope["type"] == "websocket":
+            token = QueryParams(scope.get("query_string", b"")).get("token", "").encode()
+        if not token:
+            return False
+        matched = False
+        for known in self.tokens:
+            matched |= hmac.compare_digest(token.strip(), known)
+        return matched
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":  # CORS preflight
+            await self.app(scope, receive, send)
+            return
+        if self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4401, "reason": ErrorCode.UNAUTHORIZED})
+            return
+        response = error_response(
+            ErrorCode.UNAUTHORIZED,
+            "missing or invalid bearer token",
+            headers={"WWW-Authenticate": 'Bearer realm="tori-ingest"'},
+        )
+        await response(scope, receive, send)

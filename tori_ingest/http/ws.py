@@ -1,0 +1,196 @@
+"""WebSocket endpoints: `/ws` (subscribe to many jobs) and `/ws/jobs/{id}` (one job).
+
+Per job a client gets a snapshot first, then every change in order. Each message carries the
+job's whole state and its `version`, so a client that reads slowly only ever has the latest
+state per job waiting (memory bounded by its subscriptions, never by the event rate), and a
+state older than one already sent is never sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from tori_ingest.core.models import MAX_SUBSCRIPTIONS, ErrorInfo, EventError, JobEvent, Subscription
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.http import events
+from tori_ingest.http.events import EventHub
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024
+CLOSE_NOT_FOUND = 4404
+
+
+class Connection:
+    """One client: its subscriptions, what it was last sent, and what is waiting to be sent."""
+
+    def __init__(self, ws: WebSocket, hub: EventHub, db: asyncpg.Pool, single: bool) -> None:
+        self.ws, self.hub, self.db, self.single = ws, hub, db, single
+        self.jobs: set[str] = set()
+        self.sent: dict[str, int] = {}  # job id → last version sent
+        self.pending: dict[str, JobEvent | EventError] = {}
+        self.wake = asyncio.Event()
+        self.found_any = False  # has any job state been sent (for the close code)
+        # Jobs whose first snapshot is being read: events for them wait here, newest only,
+        # so the client's first message per job is always the snapshot.
+        self.early: dict[str, JobEvent | None] = {}
+
+    # Called by the hub (event loop thread, synchronously) and by snapshots.
+    def push(self, event: JobEvent, *, snapshot: bool = False) -> None:
+        job_id = event.job_id
+        if job_id not in self.jobs:
+            return
+        if job_id in self.early and not snapshot:
+            held = self.early[job_id]
+            if held is None or event.version > held.version:
+                self.early[job_id] = event
+            return
+        waiting = self.pending.get(job_id)
+        newest = max(
+            self.sent.get(job_id, 0), waiting.version if isinstance(waiting, JobEvent) else 0
+        )
+        if event.version < newest or (event.version == newest and not snapshot):
+            return
+        self.pending[job_id] = event.model_copy(
+            update={"type": "snapshot" if snapshot else "update"}
+        )
+        self.wake.set()
+
+    async def resync(self) -> None:
+        states = await events.snapshots(self.db, self.jobs)
+        for state in states.values():
+            self.push(state, snapshot=True)
+
+    def error(self, code: ErrorCode, message: str, job_id: str | None = None) -> None:
+        key = f"error:{uuid.uuid4()}"
+        self.pending[key] = EventError(job_id=job_id, error=ErrorInfo(code=code, message=message))
+        self.wake.set()
+
+    async def subscribe(self, raw_ids: list[Any]) -> None:
+        ids: list[str] = []
+        for raw in raw_ids:
+            try:
+                ids.append(str(uuid.UUID(str(raw))))
+            except ValueError:
+                self.error(ErrorCode.NOT_FOUND, "no such job", str(raw)[:64])
+        new = [i for i in dict.fromkeys(ids) if i not in self.jobs]
+        if len(self.jobs) + len(new) > MAX_SUBSCRIPTIONS:
+            self.error(ErrorCode.BAD_REQUEST, f"at most {MAX_SUBSCRIPTIONS} subscriptions")
+            return
+        for job_id in new:  # listen before reading the snapshot: no change can fall between
+            self.jobs.add(job_id)
+            self.early[job_id] = None
+            self.hub.subscribe(job_id, self)
+        try:
+            states = await events.snapshots(self.db, new)
+        finally:
+            held = {job_id: self.early.pop(job_id, None) for job_id in new}
+        for job_id in new:
+            if job_id in states:
+                state, newer = states[job_id], held[job_id]
+                self.push(
+                    newer if newer and newer.version > state.version else state, snapshot=True
+                )
+            else:
+                self.unsubscribe([job_id])
+                self.error(ErrorCode.NOT_FOUND, "no such job", job_id)
+
+    def unsubscribe(self, ids: list[Any]) -> None:
+        for raw in ids:
+            job_id = str(raw)
+            if job_id in self.jobs:
+                self.jobs.discard(job_id)
+                self.hub.unsubscribe(job_id, self)
+                self.sent.pop(job_id, None)
+                self.pending.pop(job_id, None)
+
+    def close(self) -> None:
+        self.unsubscribe(list(self.jobs))
+
+    async def send_loop(self) -> None:
+        """Send what is pending, oldest first; `/ws/jobs/{id}` stops after the terminal state."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                key = next(iter(self.pending))
+                message = self.pending.pop(key)
+                await self.ws.send_text(message.model_dump_json())
+                if isinstance(message, EventError):
+                    if self.single:
+                        return
+                    continue
+                self.sent[key] = message.version
+                self.found_any = True
+                if self.single and message.status.terminal:
+                    return
+
+    async def receive_loop(self) -> None:
+        while True:
+            raw = await self.ws.receive_text()
+            if len(raw) > MAX_MESSAGE_BYTES:
+                self.error(ErrorCode.BAD_REQUEST, "message too large")
+                continue
+            try:
+                message = Subscription.model_validate_json(raw)
+            except ValidationError:
+                self.error(
+                    ErrorCode.BAD_REQUEST,
+                    'expected JSON like {"subscribe": ["<job id>"]} (lists of job ids)',
+                )
+                continue
+            if message.unsubscribe:
+                self.unsubscribe(message.unsubscribe)
+            if message.subscribe:
+                await self.subscribe(message.subscribe)
+            if not (message.subscribe or message.unsubscribe):
+                self.error(ErrorCode.BAD_REQUEST, "nothing to do: use subscribe or unsubscribe")
+
+
+async def _serve(ws: WebSocket, conn: Connection, first: list[str] | None) -> None:
+    await ws.accept()
+    try:
+        if first is not None:
+            await conn.subscribe(first)
+            await conn.send_loop()
+            return
+        sender = asyncio.create_task(conn.send_loop())
+        receiver = asyncio.create_task(conn.receive_loop())
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await task
+        for task in done:
+            task.result()
+    except WebSocketDisconnect:
+        return
+    finally:
+        conn.close()
+
+
+async def _close(ws: WebSocket, code: int) -> None:
+    if ws.application_state == WebSocketState.CONNECTED:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await ws.close(code=code)
+
+
+async def ws_many(ws: WebSocket) -> None:
+    ctx = ws.app.state.ctx
+    await _serve(ws, Connection(ws, ctx.hub, ctx.db, single=False), None)
+    await _close(ws, 1000)
+
+
+async def ws_one(ws: WebSocket) -> None:
+    ctx = ws.app.state.ctx
+    conn = Connection(ws, ctx.hub, ctx.db, single=True)
+    await _serve(ws, conn, [ws.path_params["job_id"]])
+    await _close(ws, 1000 if conn.found_any else CLOSE_NOT_FOUND)

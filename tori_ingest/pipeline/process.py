@@ -1,0 +1,127 @@
+"""What one pool process does: load spaCy once, then turn a PDF file into a result.
+
+Runs only inside pool processes (never on the event loop). `process` is the whole CPU path
+of a job: read → extract → clean → annotate; the worker adds the job's own fields around it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import time
+from multiprocessing.queues import Queue
+from typing import Any
+
+from spacy.language import Language
+
+from tori_ingest.core.errors import JobError
+from tori_ingest.core.models import Page, PipelineInfo, Processed
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.pipeline import clean, extract, nlp
+
+# Pool processes report progress at most this often per job.
+PROGRESS_INTERVAL_S = 0.25
+# Markers (in a PDF's first KiB) that trigger failure modes in tests; TORI_TEST_HOOKS only.
+HOOK_HANG, HOOK_CRASH = b"%tori-test-hang", b"%tori-test-crash"
+HOOK_SLOW, HOOK_MEMORY = b"%tori-test-slow", b"%tori-test-memory"
+SLOW_S = 4.0
+
+_state: dict[str, Any] = {}
+
+
+def init_process(model: str, memory_mb: int, events: Queue | None, test_hooks: bool) -> None:
+    """Pool initializer: cap memory, lower priority, load the pipeline once for this process."""
+    # Ctrl-C and SIGTERM are the parent's to handle: a platform that signals every process of
+    # the dyno at shutdown must not kill in-flight work that the grace period lets finish.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.nice(10)
+    language, info = nlp.load_pipeline(model)
+    _state.update(nlp=language, info=info, events=events, test_hooks=test_hooks)
+    if events is not None:
+        events.put(("ready", os.getpid()))
+
+
+def process(job_id: str, path: str, password: str | None, max_pages: int) -> Processed:
+    """The CPU part of a job; raises JobError for a document that cannot be ingested."""
+    language: Language = _state["nlp"]
+    info: PipelineInfo = _state["info"]
+    report = _Progress(job_id, _state.get("events"))
+    started = time.perf_counter()
+    with open(path, "rb") as f:
+        data = f.read()
+    if _state.get("test_hooks"):
+        _test_hook(data)
+    # pages_done moves through both phases: extracting a page is its first half, annotating
+    # it the second, so the bar neither stalls during extraction nor jumps at the end.
+    raw = extract.extract(
+        data, password=password, max_pages=max_pages, on_page=lambda d, t: report(d // 2, t)
+    )
+    del data
+    total = len(raw.pages)
+    pages = clean.clean_pages(raw.pages)
+    extracted = time.perf_counter()
+    warnings = list(raw.warnings)
+    warnings += [f"page {i} has no text layer" for i, text in enumerate(pages, 1) if not text]
+    if not any(pages):
+        raise JobError(
+            ErrorCode.NO_TEXT, f"none of the {total} pages has a text layer (scanned PDF?)"
+        )
+    annotations = nlp.annotate(
+        language, pages, on_page=lambda done: report((total + done) // 2, total)
+    )
+    finished = time.perf_counter()
+    return Processed.model_validate(
+        {
+            "document": {"pages": total, **raw.metadata, "encrypted": raw.encrypted},
+            "pages": [Page(number=i, text=t, chars=len(t)) for i, t in enumerate(pages, 1)],
+            **annotations,
+            "warnings": warnings,
+            "timings_ms": {
+                "extract": round((extracted - started) * 1000, 1),
+                "nlp": round((finished - extracted) * 1000, 1),
+            },
+            "pipeline": info,
+        }
+    )
+
+
+def ping() -> int:
+    """A no-op task: proves a pool process is alive and warm."""
+    return os.getpid()
+
+
+class _Progress:
+    """(done, total) reports to the parent, at most one per interval, counted from job start.
+
+    A job shorter than one interval reports nothing: its final state is written with the result,
+    so a one-page PDF costs no extra database round trip.
+    """
+
+    def __init__(self, job_id: str, events: Queue | None) -> None:
+        self.job_id, self.events, self.last = job_id, events, time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.events is None or now - self.last < PROGRESS_INTERVAL_S:
+            return
+        self.last = now
+        self.events.put(("progress", self.job_id, done, total))
+
+
+def _test_hook(data: bytes) -> None:
+    head = data[:1024]
+    if HOOK_HANG in head:
+        while True:
+            time.sleep(1)
+    if HOOK_CRASH in head:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if HOOK_SLOW in head:
+        time.sleep(SLOW_S)
+    if HOOK_MEMORY in head:  # like a decompression bomb: far more than the address-space cap
+        hog = bytearray(64 * 1024**3)
+        del hog

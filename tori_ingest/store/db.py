@@ -1,0 +1,87 @@
+"""Which Postgres to use (embedded or `DATABASE_URL`) and the asyncpg pool for our own tables."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from tori_ingest.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "the database is not reachable right now" (answered 503, retried by the
+# worker). OSError is here because a refused connection is one; the store wraps its own OSErrors
+# (`StorageUnavailable`), so a full disk is never reported as the database.
+DB_UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    TimeoutError,
+)
+
+
+class EmbeddedPostgres:
+    """A private Postgres under the data directory, shared by every process that uses it.
+
+    pgserver counts the processes using one data directory and stops the server when the
+    last of them exits, so `serve` and `worker` side by side share it safely.
+    """
+
+    def __init__(self, pgdata: Path) -> None:
+        with warnings.catch_warnings():  # "XDG_RUNTIME_DIR is not set": harmless, it falls back
+            warnings.simplefilter("ignore")
+            import pgserver  # imported lazily: only the embedded mode needs it
+
+        pgdata.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        self.url: str = self._server.get_uri()
+
+    def stop(self) -> None:
+        self._server.cleanup()
+
+
+def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The URL to connect to, starting the embedded server when no DATABASE_URL is set."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value(), None
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # pgserver runs Postgres as its own user when we are root: it must be able to enter here.
+    settings.data_dir.chmod(settings.data_dir.stat().st_mode | 0o711)
+    server = EmbeddedPostgres(settings.data_dir / "pg")
+    return server.url, server
+
+
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, **kw: Any
+) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, command_timeout=60, timeout=5, **kw
+    )
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    """(Re)create database `name` (a scratch one: bench, tests); returns its URL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        await conn.execute(
+            f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else "")
+        )
+    finally:
+        await conn.close()
+    return with_database(admin_url, name)

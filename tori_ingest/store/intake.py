@@ -1,0 +1,84 @@
+"""From accepted documents to jobs: idempotency, dedup, and the atomic insert of them all.
+
+One request = one transaction: either every job of it exists (each with its queue entry) and
+its idempotency key is recorded, or nothing does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import asyncpg
+import orjson
+
+from tori_ingest.core.errors import Refused
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.store import jobs
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rows: list[asyncpg.Record]
+    replayed: bool  # the same idempotent request was already answered: these are its jobs
+
+
+def fingerprint(new_jobs: list[jobs.NewJob], extra: dict[str, object]) -> str:
+    """What a request asked for: same documents and same options ⇒ same fingerprint."""
+    what = {
+        "documents": [j.sha256 for j in new_jobs],
+        "lane": new_jobs[0].lane if new_jobs else None,
+        "password": hashlib.sha256((new_jobs[0].password or "").encode()).hexdigest()
+        if new_jobs
+        else None,
+        **extra,
+    }
+    return hashlib.sha256(orjson.dumps(what, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def submit(
+    db: asyncpg.Pool,
+    new_jobs: list[jobs.NewJob],
+    *,
+    idempotency_key: str | None,
+    request_fingerprint: str,
+    reprocess: bool,
+) -> Outcome:
+    if idempotency_key:
+        earlier = await _replay(db, idempotency_key, request_fingerprint)
+        if earlier is not None:
+            return Outcome(earlier, replayed=True)
+    try:
+        async with db.acquire() as conn, conn.transaction():
+            rows = []
+            for job in new_jobs:
+                row = None if reprocess else await jobs.create_deduplicated(conn, job)
+                rows.append(row or await jobs.create(conn, job))
+            if idempotency_key:
+                await conn.execute(
+                    "INSERT INTO tori_idempotency (key, fingerprint, job_ids) VALUES ($1, $2, $3)",
+                    idempotency_key,
+                    request_fingerprint,
+                    [r["id"] for r in rows],
+                )
+    except asyncpg.UniqueViolationError:
+        # A concurrent request with the same key won the race: answer as it was answered.
+        earlier = await _replay(db, idempotency_key or "", request_fingerprint)
+        if earlier is None:
+            raise
+        return Outcome(earlier, replayed=True)
+    return Outcome(rows, replayed=False)
+
+
+async def _replay(db: asyncpg.Pool, key: str, request_fingerprint: str) -> list | None:
+    found = await db.fetchrow(
+        "SELECT fingerprint, job_ids FROM tori_idempotency WHERE key = $1", key
+    )
+    if found is None:
+        return None
+    if found["fingerprint"] != request_fingerprint:
+        raise Refused(
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            "this Idempotency-Key was already used for a different request",
+        )
+    return await jobs.get_many(db, found["job_ids"])

@@ -1,0 +1,14 @@
+"""Imported only inside the pool's forkserver process (multiprocessing preload).
+
+Pool processes are forked from it, so it pre-imports the pipeline (spaCy) once, and it must
+outlive a platform-wide SIGTERM: if the forkserver died, multiprocessing would report every
+pool process as dead (exit code 255) and in-flight jobs would fail as `worker_crashed`
+instead of finishing within the grace period. The parent stops it by exiting.
+"""
+
+import signal
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+import tori_ingest.pipeline.process  # noqa: E402, F401  (the preload itself)

@@ -1,0 +1,129 @@
+"""Housekeeping every worker copy does: retention and stalled-job recovery.
+
+Retention (files and results older than TORI_RETENTION_DAYS, in batches) runs as a
+Procrastinate periodic task, so exactly one copy does it each time. Job rows stay (small;
+history and 410 `expired` answers); a stored PDF is deleted only when no job that is still
+within retention (or still running) uses the same file. Stalled-job recovery gives the jobs of
+dead workers (no heartbeat) back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+import asyncpg
+import procrastinate
+from procrastinate.exceptions import ConnectorException
+
+from tori_ingest.store import jobs
+from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
+from tori_ingest.store.storage import Storage
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+TMP_MAX_AGE_S = 24 * 3600
+QUEUE_ROWS_MAX_AGE_HOURS = 1  # our own table is the record; the queue's finished rows are not
+# A worker beats every HEARTBEAT_S; one silent for STALLED_AFTER_S is dead (SIGKILL, lost
+# machine), and every copy checks for such workers' jobs every RECOVERY_EVERY_S.
+HEARTBEAT_S = 2.0
+STALLED_AFTER_S = 10.0
+RECOVERY_EVERY_S = 5.0
+
+_DUE = """
+SELECT j.id, j.storage_key FROM tori_jobs j
+WHERE j.purged_at IS NULL AND j.finished_at < now() - $1::interval
+ORDER BY j.finished_at LIMIT $2
+FOR UPDATE SKIP LOCKED
+"""
+_STILL_USED = """
+SELECT DISTINCT storage_key FROM tori_jobs
+WHERE storage_key = ANY($1::text[])
+  AND (finished_at IS NULL OR finished_at >= now() - $2::interval)
+"""
+
+
+async def purge(db: asyncpg.Pool, storage: Storage, days: int) -> dict[str, int]:
+    """Purge everything due; returns counts (for logs and tests)."""
+    age = timedelta(days=days)
+    counts = {"jobs": 0, "files": 0, "idempotency_keys": 0, "temp_files": 0}
+    while True:
+        async with db.acquire() as conn, conn.transaction():
+            due = await conn.fetch(_DUE, age, BATCH)
+            if not due:
+                break
+            ids = [r["id"] for r in due]
+            keys = sorted({r["storage_key"] for r in due})
+            used = {r["storage_key"] for r in await conn.fetch(_STILL_USED, keys, age)}
+            await conn.execute("DELETE FROM tori_results WHERE job_id = ANY($1::uuid[])", ids)
+            await conn.execute(
+                "UPDATE tori_jobs SET purged_at = now() WHERE id = ANY($1::uuid[])", ids
+            )
+        for key in keys:
+            if key not in used:
+                await storage.remove(key)
+                counts["files"] += 1
+        counts["jobs"] += len(ids)
+    status = await db.execute(
+        "DELETE FROM tori_idempotency WHERE created_at < now() - $1::interval", age
+    )
+    counts["idempotency_keys"] = int(status.split()[-1])
+    counts["temp_files"] = await asyncio.to_thread(_sweep_temp, storage)
+    return counts
+
+
+def _sweep_temp(storage: Storage) -> int:
+    """Temp files of uploads that died mid-stream (a crash between write and rename)."""
+    removed = 0
+    cutoff = time.time() - TMP_MAX_AGE_S
+    for path in storage.tmp.glob("*.part"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
+
+
+async def purge_queue_rows(app: procrastinate.App) -> None:
+    """Finished Procrastinate rows (failed, cancelled, aborted): 100,000 jobs must not slow it."""
+    await app.job_manager.delete_old_jobs(
+        nb_hours=QUEUE_ROWS_MAX_AGE_HOURS,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )
+
+
+async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool) -> int:
+    """Give the jobs of dead workers (no heartbeat) back to the queue; returns how many."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=jobs.QUEUE, task_name=jobs.TASK_NAME, seconds_since_heartbeat=STALLED_AFTER_S
+    )
+    recovered = 0
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except ConnectorException:
+            continue  # another copy recovered it first
+        job_id = str(job.task_kwargs["job_id"])
+        await jobs.requeue(db, uuid.UUID(job_id))
+        log.warning("recovered a stalled job", extra={"event": "job.recovered", "job_id": job_id})
+        recovered += 1
+    return recovered
+
+
+async def recover_stalled_forever(app: procrastinate.App, db: asyncpg.Pool) -> None:
+    while True:
+        await asyncio.sleep(RECOVERY_EVERY_S)
+        try:
+            await recover_stalled(app, db)
+        except (*DB_UNAVAILABLE_ERRORS, ConnectorException) as exc:
+            log.warning(
+                "stalled-job check failed", extra={"event": "recovery.failed", "error": repr(exc)}
+            )

@@ -1,0 +1,127 @@
+"""The process pool that does the CPU work, seen from the event loop.
+
+pebble gives what `concurrent.futures` cannot: a per-task timeout that kills the process,
+a crashed process that fails only its own task and is replaced, and recycling after N tasks.
+Processes come from a forkserver that has already imported spaCy, so a replacement starts
+fast; each then loads the pipeline once (`pipeline.init_process`) and says so on the events
+queue, which also carries per-page progress back to the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from pebble import ProcessExpired, ProcessPool
+from pebble.common import CONSTS
+
+from tori_ingest.core import metrics
+from tori_ingest.core.errors import JobError
+from tori_ingest.core.models import Processed
+from tori_ingest.core.settings import Settings
+from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.pipeline import process
+
+log = logging.getLogger(__name__)
+
+# Pool processes ignore SIGTERM (see pipeline.init_process), so pebble's polite terminate()
+# before its SIGKILL only adds delay to a timeout or cancel: keep that wait short.
+CONSTS.term_timeout = 0.2
+
+ProgressHandler = Callable[[str, int, int], None]
+
+
+class Pool:
+    def __init__(self, settings: Settings, model: str) -> None:
+        self.size = settings.pool_size
+        metrics.POOL_SIZE.set(self.size)
+        self.timeout = float(settings.tori_job_timeout_s)
+        self.max_pages = settings.tori_max_pages
+        self.started_processes = 0
+        self.on_progress: ProgressHandler | None = None
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(["tori_ingest.worker.forkserver"])
+        self._events = self._ctx.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._warm = asyncio.Event()
+        self._pool = ProcessPool(
+            max_workers=self.size,
+            max_tasks=settings.tori_max_tasks_per_child,
+            initializer=process.init_process,
+            initargs=(model, settings.tori_max_memory_mb, self._events, settings.tori_test_hooks),
+            context=self._ctx,
+        )
+        self._reader = threading.Thread(target=self._read_events, name="pool-events", daemon=True)
+
+    def start(self) -> None:
+        """Spawn every process now (pebble starts lazily) so the model loads before any job."""
+        self._loop = asyncio.get_running_loop()
+        self._reader.start()
+        for _ in range(self.size):
+            self._pool.schedule(process.ping)
+
+    @property
+    def warm(self) -> bool:
+        return self._warm.is_set()
+
+    async def wait_warm(self) -> None:
+        await self._warm.wait()
+
+    async def run(self, job_id: str, path: str, password: str | None) -> Processed:
+        """Run one job's CPU work; a hang, crash or cancel kills only that job's process."""
+        future = self._pool.schedule(
+            process.process, args=(job_id, path, password, self.max_pages), timeout=self.timeout
+        )
+        try:
+            return await asyncio.wrap_future(future)
+        except FutureTimeout:
+            raise JobError(
+                ErrorCode.TIMEOUT, f"processing took longer than {self.timeout:g} s and was stopped"
+            ) from None
+        except ProcessExpired as exc:
+            raise JobError(
+                ErrorCode.WORKER_CRASHED, f"the pool process died ({exc}, exit code {exc.exitcode})"
+            ) from None
+        except MemoryError:
+            raise JobError(
+                ErrorCode.TOO_LARGE, "the document needs more memory than TORI_MAX_MEMORY_MB allows"
+            ) from None
+        except (asyncio.CancelledError, FutureCancelled):
+            future.cancel()  # pebble terminates the process running it
+            raise
+
+    def stop(self) -> None:
+        self._pool.stop()
+        self._pool.join(timeout=10)
+        self._events.put(("stop",))
+        self._reader.join(timeout=5)
+
+    def _read_events(self) -> None:
+        """Thread: forward pool events onto the event loop (the queue's get() blocks)."""
+        assert self._loop is not None
+        while True:
+            try:
+                event = self._events.get()
+            except (EOFError, OSError):
+                return
+            if event[0] == "stop":
+                return
+            try:
+                self._loop.call_soon_threadsafe(self._dispatch, event)
+            except RuntimeError:  # loop closed
+                return
+
+    def _dispatch(self, event: tuple[Any, ...]) -> None:
+        if event[0] == "ready":
+            self.started_processes += 1
+            metrics.POOL_STARTS.inc()
+            if self.started_processes >= self.size:
+                self._warm.set()
+        elif event[0] == "progress" and self.on_progress is not None:
+            self.on_progress(event[1], event[2], event[3])
