@@ -9,22 +9,29 @@ LOCK := requirements.lock
 # The oldest Procrastinate that pyproject allows: the migration test upgrades from its schema.
 OLD_PROCRASTINATE := $(VENV)/wheels/procrastinate-3.5.1-py3-none-any.whl
 
-.PHONY: serve test lint bench lock clean
+.PHONY: serve test lint bench lock clean FORCE
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+# The venv heals itself: built by another Python (or half-built), it is made again.
+PY_ID := $(shell $(PYTHON) -c 'import sys; print(sys.executable, *sys.version_info[:3])')
+$(VENV)/.python: FORCE
+	@if [ ! -x $(BIN)/python ] || [ "$$(cat $@ 2>/dev/null)" != "$(PY_ID)" ] \
+	    || ! $(BIN)/python -c 'import sys' 2>/dev/null; then \
+	  echo "creating $(VENV) with $(PY_ID)"; rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV) && $(PIP) install --quiet --upgrade pip && echo "$(PY_ID)" > $@; \
+	fi
 
-# Stamps re-run the install whenever pyproject.toml or the lock changes.
-$(VENV)/.run-installed: pyproject.toml $(LOCK) | $(BIN)/python
+FORCE:
+
+# Stamps re-run the install whenever pyproject.toml, the lock or the Python changes.
+$(VENV)/.run-installed: pyproject.toml $(LOCK) $(VENV)/.python
 	$(PIP) install --quiet -c $(LOCK) -e '.[model,client]'
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml $(LOCK) | $(BIN)/python
+$(VENV)/.test-installed: pyproject.toml $(LOCK) $(VENV)/.python
 	$(PIP) install --quiet -c $(LOCK) -e '.[model,test]'
 	touch $@ $(VENV)/.run-installed
 
-$(OLD_PROCRASTINATE): | $(BIN)/python
+$(OLD_PROCRASTINATE): $(VENV)/.python
 	$(PIP) download --quiet --no-deps --only-binary=:all: procrastinate==3.5.1 -d $(VENV)/wheels
 
 serve: $(VENV)/.run-installed
@@ -45,7 +52,7 @@ bench: $(VENV)/.run-installed
 	$(BIN)/tori-ingest bench
 
 # Re-pin every dependency (after changing pyproject.toml); commit the result.
-lock: | $(BIN)/python
+lock: $(VENV)/.python
 	$(PIP) install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra model --extra client --extra bench --extra test \
 		--universal --python-version 3.11 -o $(LOCK)

@@ -1,13 +1,25 @@
-"""Shared fixtures: one real Postgres for the session, a fresh database per test module,
-and real `tori-ingest serve` processes on free ports.
+"""Shared fixtures and helpers: one real Postgres for the session, a fresh migrated database per
+test module, the API in this process, and real `tori-ingest serve` processes on free ports.
+
+The test pyramid:
+
+* the API surface (validation, error envelopes, auth, idempotency, listings, OpenAPI) is called
+  in-process through `api` / `api_client`: the real app over httpx's ASGI transport, with a real
+  asyncpg pool on the module's database, real storage and a started event hub; no worker, so a
+  job it creates stays queued;
+* a real process (`server`, `start_server`) only where one matters: jobs run by the worker pool,
+  WebSockets end to end, signals and kills, several copies, log files.
 
 Postgres is the embedded one (pgserver) unless DATABASE_URL is set; each module gets its own
-database cloned from a migrated template, so tests never see each other's jobs.
+database cloned from a migrated template, so tests never see each other's jobs. Async tests and
+fixtures all run in the session's event loop (pyproject: pytest-asyncio, auto mode).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import inspect
 import os
 import re
 import shutil
@@ -18,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +38,13 @@ import asyncpg
 import httpx
 import pytest
 
+from tori_ingest.core.settings import Settings
+from tori_ingest.http.app import build_app
+from tori_ingest.http.context import Context
+from tori_ingest.http.events import EventHub
 from tori_ingest.store import migrate
-from tori_ingest.store.db import create_database
+from tori_ingest.store.db import create_database, create_pool
+from tori_ingest.store.storage import Storage
 
 CORPUS = Path(
     os.environ.get("TORI_TEST_CORPUS")
@@ -35,21 +52,67 @@ CORPUS = Path(
 )
 TEMPLATE = "tori_test_template"
 
+# --- helpers -----------------------------------------------------------------------------------
+
 
 def run(coro: Any) -> Any:
+    """Run a coroutine from a synchronous test (tests/test_migrate.py)."""
     return asyncio.run(coro)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+async def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 60,  # noqa: ASYNC109 (a poll: on timeout it says what it waited for)
+    what: str = "condition",
+) -> Any:
+    """Poll `predicate` (plain or async) until it returns something truthy; fail after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+        await asyncio.sleep(0.05)
+
+
+async def fetchval(url: str, query: str, *args: Any) -> Any:
+    """One query on its own connection (so a test sees the database as any client would)."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()
+
+
+async def job_count(target: Server | Api) -> int:
+    return await fetchval(target.db_url, "SELECT count(*) FROM tori_jobs")
+
+
+def storage_files(target: Server | Api) -> list[Path]:
+    """Every file on the volume (stored PDFs and temp files)."""
+    return sorted(p for p in target.storage.rglob("*") if p.is_file())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ws_url(srv: Server, path: str) -> str:
+    return srv.base.replace("http://", "ws://") + path
+
+
+# --- Postgres ----------------------------------------------------------------------------------
+
+
+async def new_database(admin_url: str, template: str | None = TEMPLATE) -> str:
+    """A fresh database: a clone of the migrated template, or (template=None) empty."""
+    return await create_database(admin_url, f"tori_test_{uuid.uuid4().hex[:12]}", template)
 
 
 @pytest.fixture(scope="session")
@@ -69,29 +132,28 @@ def admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_url(admin_url: str) -> str:
-    async def setup() -> str:
-        url = await create_database(admin_url, TEMPLATE)
-        await migrate.migrate_url(url)
-        return url
-
-    return run(setup())
-
-
-def _new_database(admin_url: str, template: str | None) -> str:
-    return run(create_database(admin_url, f"tori_test_{uuid.uuid4().hex[:12]}", template))
+async def template_url(admin_url: str) -> str:
+    url = await create_database(admin_url, TEMPLATE)
+    await migrate.migrate_url(url)
+    return url
 
 
 @pytest.fixture(scope="module")
-def db_url(admin_url: str, template_url: str) -> str:
+async def db_url(admin_url: str, template_url: str) -> str:
     """A fresh, migrated database for one test module."""
-    return _new_database(admin_url, TEMPLATE)
+    return await new_database(admin_url)
 
 
 @pytest.fixture
-def empty_db_url(admin_url: str) -> str:
+async def fresh_db_url(admin_url: str, template_url: str) -> str:
+    """A fresh, migrated database for one test (one that must see only its own jobs)."""
+    return await new_database(admin_url)
+
+
+@pytest.fixture
+async def empty_db_url(admin_url: str) -> str:
     """A fresh database with no schema at all (for migration tests)."""
-    return _new_database(admin_url, None)
+    return await new_database(admin_url, None)
 
 
 @pytest.fixture
@@ -103,10 +165,88 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# --- the API in this process -------------------------------------------------------------------
+
+
+class Api(httpx.AsyncClient):
+    """An httpx client on the app of `serve`, built in this process (ASGI, no socket).
+
+    Like `Server` it has `db_url`, `storage` and `upload()`. A 5xx answer fails the request
+    that got it (the app turns a crash into a 500 envelope: this is where a test sees it),
+    unless `allow_server_errors` is set.
+    """
+
+    def __init__(self, ctx: Context, db_url: str) -> None:
+        super().__init__(
+            transport=httpx.ASGITransport(app=build_app(ctx)),
+            base_url="http://test",
+            event_hooks={"response": [self._no_server_error]},
+        )
+        self.ctx = ctx
+        self.db_url = db_url
+        self.storage = ctx.storage.root
+        self.allow_server_errors = False
+
+    async def _no_server_error(self, response: httpx.Response) -> None:
+        if response.status_code >= 500 and not self.allow_server_errors:
+            await response.aread()
+            request = response.request
+            raise AssertionError(
+                f"{request.method} {request.url} answered {response.status_code}: "
+                f"{response.text[:1000]}"
+            )
+
+    async def upload(self, data: bytes, filename: str = "doc.pdf", **fields: str) -> httpx.Response:
+        return await self.post(
+            "/jobs", files={"file": (filename, data, "application/pdf")}, data=fields
+        )
+
+
+ApiClient = Callable[..., contextlib.AbstractAsyncContextManager[Api]]
+
+
+@pytest.fixture(scope="module")
+def api_client(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> ApiClient:
+    """Factory: `async with api_client(TORI_API_TOKENS="t", ...) as api:` an in-process API with
+    those settings (env-style names), on the module's database unless `db_url=` says otherwise,
+    with its own empty storage."""
+
+    @contextlib.asynccontextmanager
+    async def open_api(*, db_url: str = db_url, **env: str) -> AsyncIterator[Api]:
+        data_dir = tmp_path_factory.mktemp("api")
+        settings = Settings.load(
+            {
+                "DATABASE_URL": db_url,
+                "TORI_DATA_DIR": str(data_dir),
+                "TORI_SPACY_MODEL": "blank:en",
+                "TORI_AUTO_MIGRATE": "0",
+                **env,
+            }
+        )
+        storage = Storage(data_dir / "files", settings.import_dir)
+        storage.prepare()
+        db = await create_pool(db_url, max_size=10)
+        hub = EventHub(db_url)
+        hub.start()
+        try:
+            ctx = Context(settings=settings, db=db, storage=storage, pool=None, hub=hub)
+            async with Api(ctx, db_url) as api:
+                yield api
+        finally:
+            await hub.stop()
+            await db.close()
+
+    return open_api
+
+
+@pytest.fixture(scope="module")
+async def api(api_client: ApiClient) -> AsyncIterator[Api]:
+    """The in-process API with default settings (no auth, no import tree), one per module."""
+    async with api_client() as client:
+        yield client
+
+
+# --- real processes ----------------------------------------------------------------------------
 
 
 class Server:
@@ -141,7 +281,7 @@ class Server:
         )
         self.client = httpx.Client(base_url=self.base, timeout=30)
 
-    def wait_ready(self, timeout: float = 90) -> Server:
+    async def wait_ready(self, timeout: float = 90) -> Server:  # noqa: ASYNC109
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"server exited early:\n{self.log_text()}")
@@ -150,7 +290,7 @@ class Server:
             except httpx.TransportError:
                 return False
 
-        wait_for(ready, timeout, "the server to be ready")
+        await wait_for(ready, timeout, "the server to be ready")
         return self
 
     def server_errors(self) -> list[str]:
@@ -184,48 +324,49 @@ class Server:
             "/jobs", files={"file": (filename, data, "application/pdf")}, data=fields
         )
 
-    def wait_job(self, job_id: str, timeout: float = 120) -> dict[str, Any]:
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self.client.get(f"/jobs/{job_id}").json()
+
+    async def wait_job(self, job_id: str, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYNC109
         def terminal() -> dict[str, Any] | None:
-            body = self.client.get(f"/jobs/{job_id}").json()
+            body = self.status(job_id)
             return body if body["status"] in ("succeeded", "failed", "cancelled") else None
 
-        return wait_for(terminal, timeout, f"job {job_id} to end")
+        return await wait_for(terminal, timeout, f"job {job_id} to end")
 
 
 @pytest.fixture(scope="module")
-def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(db_url, tmp_path_factory.mktemp("data")).wait_ready()
-    yield srv
-    srv.stop()
+async def server(
+    admin_url: str, template_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Server]:
+    """A real `serve` with its worker pool, on a database of its own (the module's `db_url`
+    is the in-process API's, whose jobs must stay queued)."""
+    srv = Server(await new_database(admin_url), tmp_path_factory.mktemp("data"))
+    try:
+        yield await srv.wait_ready()
+    finally:
+        srv.stop()
 
 
-StartServer = Callable[..., Server]
+StartServer = Callable[..., Awaitable[Server]]
 
 
 @pytest.fixture(scope="module")
 def start_server(
     tmp_path_factory: pytest.TempPathFactory, admin_url: str, template_url: str
-) -> Iterator[Callable[..., Server]]:
-    """Factory for extra servers (own settings); all are stopped at module end."""
+) -> Iterator[StartServer]:
+    """Factory for extra servers (own settings; `await start_server(...)`); all are stopped at
+    module end."""
     started: list[Server] = []
 
-    def start(*args: str, db_url: str | None = None, ready: bool = True, **env: str) -> Server:
-        url = db_url or _new_database(admin_url, TEMPLATE)
+    async def start(
+        *args: str, db_url: str | None = None, ready: bool = True, **env: str
+    ) -> Server:
+        url = db_url or await new_database(admin_url)
         srv = Server(url, tmp_path_factory.mktemp("data"), *args, **env)
         started.append(srv)
-        return srv.wait_ready() if ready else srv
+        return await srv.wait_ready() if ready else srv
 
     yield start
     for srv in started:
         srv.stop()
-
-
-def fetchval(url: str, query: str, *args: Any) -> Any:
-    async def go() -> Any:
-        conn = await asyncpg.connect(url)
-        try:
-            return await conn.fetchval(query, *args)
-        finally:
-            await conn.close()
-
-    return run(go())

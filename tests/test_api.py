@@ -1,98 +1,15 @@
-"""The HTTP API through a real `tori-ingest serve` process (uvicorn, Postgres, pool)."""
+"""The HTTP API: its surface in-process (`api`: the real app, Postgres and storage, no worker),
+and jobs run end to end by a real `tori-ingest serve` process (uvicorn, Postgres, pool)."""
 
-from pathlib import Path
+from __future__ import annotations
 
 import httpx
 import pytest
 
-from .conftest import Server, StartServer, fetchval
+from .conftest import Api, ApiClient, Server, fetchval, job_count, storage_files
 from .pdfs import make_pdf, prose_pdf
 
-
-def storage_files(srv: Server) -> list[Path]:
-    """Every file on the volume (stored PDFs and temp files)."""
-    return sorted(p for p in srv.storage.rglob("*") if p.is_file())
-
-
-def job_count(srv: Server) -> int:
-    return fetchval(srv.db_url, "SELECT count(*) FROM tori_jobs")
-
-
-def test_upload_poll_result(server: Server) -> None:
-    data = make_pdf(["Hello from page one.", ["Page two", "has two lines."]], title="Greeting")
-    r = server.upload(data, "greeting.pdf")
-    assert r.status_code == 202
-    body = r.json()
-    job_id = body["job_id"]
-    assert body["status"] == "queued"
-    assert body["links"] == {
-        "self": f"/jobs/{job_id}",
-        "result": f"/jobs/{job_id}/result",
-        "ws": f"/ws/jobs/{job_id}",
-    }
-
-    job = server.wait_job(job_id)
-    assert job["status"] == "succeeded", job
-    assert job["attempts"] == 1
-    assert job["pages_total"] == 2 and job["pages_done"] == 2
-    assert job["error"] is None and job["deduplicated"] is False
-    assert job["document"]["filename"] == "greeting.pdf"
-    assert job["document"]["bytes"] == len(data)
-    assert job["result"]["pages"] == 2 and job["result"]["title"] == "Greeting"
-    assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
-
-    result = server.client.get(f"/jobs/{job_id}/result").json()
-    assert result["job_id"] == job_id
-    assert [p["text"] for p in result["pages"]] == [
-        "Hello from page one.",
-        "Page two\nhas two lines.",
-    ]
-    assert result["document"]["sha256"] == job["document"]["sha256"]
-    assert result["document"]["pages"] == 2
-    assert set(result["timings_ms"]) == {"queue_wait", "extract", "nlp", "total"}
-    assert result["pipeline"]["model"] == "blank:en"
-    assert result["pipeline"]["tori_ingest_version"]
-
-    text = server.client.get(f"/jobs/{job_id}/result", params={"format": "text"})
-    assert text.headers["content-type"].startswith("text/plain")
-    assert text.text == "Hello from page one.\fPage two\nhas two lines."
-
-
-def test_several_files_in_one_request(server: Server) -> None:
-    r = server.client.post(
-        "/jobs",
-        files=[
-            ("file", ("a.pdf", prose_pdf(1), "application/pdf")),
-            ("file", ("b.pdf", prose_pdf(2), "application/pdf")),
-        ],
-    )
-    assert r.status_code == 202
-    ids = [j["job_id"] for j in r.json()]
-    assert len(set(ids)) == 2
-    assert [server.wait_job(i)["pages_total"] for i in ids] == [1, 2]
-
-
-def test_encrypted_pdf_fails_then_succeeds_with_password(server: Server) -> None:
-    data = make_pdf(["Classified text."], user_password="open sesame")
-    locked = server.wait_job(server.upload(data).json()["job_id"])
-    assert locked["status"] == "failed"
-    assert locked["error"]["code"] == "encrypted"
-    wrong = server.wait_job(server.upload(data, password="nope").json()["job_id"])
-    assert wrong["error"]["code"] == "bad_password"
-    opened = server.wait_job(server.upload(data, password="open sesame").json()["job_id"])
-    assert opened["status"] == "succeeded"
-    result = server.client.get(f"/jobs/{opened['job_id']}/result").json()
-    assert result["pages"][0]["text"] == "Classified text."
-    assert result["document"]["encrypted"] is True
-    # The password is not kept once the job has ended.
-    assert fetchval(server.db_url, "SELECT count(*) FROM tori_jobs WHERE password IS NOT NULL") == 0
-
-
-def test_scanned_pdf_fails_no_text(server: Server) -> None:
-    job = server.wait_job(server.upload(make_pdf(["", ""])).json()["job_id"])
-    assert job["status"] == "failed" and job["error"]["code"] == "no_text"
-    r = server.client.get(f"/jobs/{job['job_id']}/result")
-    assert r.status_code == 409 and r.json()["error"]["code"] == "not_ready"
+# --- in-process: the API surface ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -104,21 +21,21 @@ def test_scanned_pdf_fails_no_text(server: Server) -> None:
         (prose_pdf(1), "../../etc/passwd", 400, "bad_request"),
     ],
 )
-def test_bad_uploads_leave_nothing_behind(
-    server: Server, data: bytes, filename: str, status: int, code: str
+async def test_bad_uploads_leave_nothing_behind(
+    api: Api, data: bytes, filename: str, status: int, code: str
 ) -> None:
-    files_before, jobs_before = storage_files(server), job_count(server)
-    r = server.client.post("/jobs", files={"file": (filename, data, "application/pdf")})
+    files_before, jobs_before = storage_files(api), await job_count(api)
+    r = await api.post("/jobs", files={"file": (filename, data, "application/pdf")})
     assert r.status_code == status
     assert r.json()["error"]["code"] == code
     assert r.json()["error"]["request_id"] == r.headers["x-request-id"]
-    assert storage_files(server) == files_before
-    assert job_count(server) == jobs_before
+    assert storage_files(api) == files_before
+    assert await job_count(api) == jobs_before
 
 
-def test_one_bad_file_rejects_the_whole_request(server: Server) -> None:
-    files_before, jobs_before = storage_files(server), job_count(server)
-    r = server.client.post(
+async def test_one_bad_file_rejects_the_whole_request(api: Api) -> None:
+    files_before, jobs_before = storage_files(api), await job_count(api)
+    r = await api.post(
         "/jobs",
         files=[
             ("file", ("ok.pdf", prose_pdf(3), "application/pdf")),
@@ -126,18 +43,27 @@ def test_one_bad_file_rejects_the_whole_request(server: Server) -> None:
         ],
     )
     assert r.status_code == 415
-    assert storage_files(server) == files_before
-    assert job_count(server) == jobs_before
+    assert storage_files(api) == files_before
+    assert await job_count(api) == jobs_before
 
 
-def test_too_large_is_413_while_streaming(start_server: StartServer) -> None:
-    srv = start_server(TORI_MAX_UPLOAD_MB="1")
-    big = prose_pdf(1) + b"%" + b"x" * (2 * 1024 * 1024)
-    r = srv.client.post("/jobs", files={"file": ("big.pdf", big, "application/pdf")})
-    assert r.status_code == 413
-    assert r.json()["error"]["code"] == "too_large"
-    assert storage_files(srv) == []
-    assert job_count(srv) == 0
+async def test_too_large_is_413_while_streaming(api_client: ApiClient, fresh_db_url: str) -> None:
+    async with api_client(db_url=fresh_db_url, TORI_MAX_UPLOAD_MB="1") as small:
+        big = prose_pdf(1) + b"%" + b"x" * (2 * 1024 * 1024)
+        r = await small.post("/jobs", files={"file": ("big.pdf", big, "application/pdf")})
+        assert r.status_code == 413
+        assert r.json()["error"]["code"] == "too_large"
+        assert storage_files(small) == []
+        assert await job_count(small) == 0
+
+
+async def test_too_many_files_in_one_request_is_413(api: Api) -> None:
+    files_before, jobs_before = storage_files(api), await job_count(api)
+    many = [("file", (f"{i}.pdf", b"%PDF-1.4 tiny", "application/pdf")) for i in range(101)]
+    r = await api.post("/jobs", files=many)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+    assert storage_files(api) == files_before
+    assert await job_count(api) == jobs_before
 
 
 @pytest.mark.parametrize(
@@ -165,13 +91,13 @@ def test_too_large_is_413_while_streaming(start_server: StartServer) -> None:
         ),
     ],
 )
-def test_malformed_requests_are_400(server: Server, kwargs: dict, what: str) -> None:
-    files_before, jobs_before = storage_files(server), job_count(server)
-    r = server.client.post("/jobs", **kwargs)
+async def test_malformed_requests_are_400(api: Api, kwargs: dict, what: str) -> None:
+    files_before, jobs_before = storage_files(api), await job_count(api)
+    r = await api.post("/jobs", **kwargs)
     assert r.status_code == 400, what
     assert r.json()["error"]["code"] == "bad_request"
-    assert storage_files(server) == files_before
-    assert job_count(server) == jobs_before
+    assert storage_files(api) == files_before
+    assert await job_count(api) == jobs_before
 
 
 @pytest.mark.parametrize(
@@ -183,54 +109,139 @@ def test_malformed_requests_are_400(server: Server, kwargs: dict, what: str) -> 
         "/nowhere",
     ],
 )
-def test_unknown_is_404_envelope(server: Server, path: str) -> None:
-    r = server.client.get(path)
+async def test_unknown_is_404_envelope(api: Api, path: str) -> None:
+    r = await api.get(path)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "not_found"
 
 
-def test_wrong_method_is_405_envelope(server: Server) -> None:
-    r = server.client.put("/jobs")
+async def test_wrong_method_is_405_envelope(api: Api) -> None:
+    r = await api.put("/jobs")
     assert r.status_code == 405
     assert r.json()["error"]["code"] == "method_not_allowed"
 
 
-def test_request_id_is_honoured_or_generated(server: Server) -> None:
-    assert (
-        server.client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
-        == "abc-123"
-    )
-    generated = server.client.get("/healthz").headers["x-request-id"]
+async def test_request_id_is_honoured_or_generated(api: Api) -> None:
+    honoured = await api.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert honoured.headers["x-request-id"] == "abc-123"
+    generated = (await api.get("/healthz")).headers["x-request-id"]
     assert len(generated) == 32
 
 
-def test_result_is_409_until_succeeded(start_server: StartServer) -> None:
-    srv = start_server("serve", "--no-worker")
-    job_id = srv.upload(prose_pdf(1)).json()["job_id"]
-    r = srv.client.get(f"/jobs/{job_id}/result")
+async def test_result_is_409_until_succeeded(api: Api) -> None:
+    # No worker in this process: the job stays queued.
+    job_id = (await api.upload(prose_pdf(1))).json()["job_id"]
+    r = await api.get(f"/jobs/{job_id}/result")
     assert r.status_code == 409 and r.json()["error"]["code"] == "not_ready"
-    assert srv.client.get(f"/jobs/{job_id}").json()["status"] == "queued"
+    assert (await api.get(f"/jobs/{job_id}")).json()["status"] == "queued"
     # The API-only copy is ready without a pool.
-    assert srv.client.get("/readyz").json()["pool"] is None
+    assert (await api.get("/readyz")).json()["pool"] is None
 
 
-def test_list_newest_first_with_keyset_pagination(start_server: StartServer) -> None:
-    srv = start_server("serve", "--no-worker")
-    ids = [srv.upload(make_pdf([f"doc {w}"])).json()["job_id"] for w in "abcde"]
-    seen: list[str] = []
-    after = None
-    while True:
-        params = {"limit": 2, **({"after": after} if after else {})}
-        page = srv.client.get("/jobs", params=params).json()
-        seen += [j["job_id"] for j in page["jobs"]]
-        after = page["next"]
-        if after is None:
-            break
-    assert seen == ids[::-1]
-    assert srv.client.get("/jobs", params={"status": "succeeded"}).json()["jobs"] == []
-    assert len(srv.client.get("/jobs", params={"status": "queued"}).json()["jobs"]) == 5
-    for bad in ({"limit": 0}, {"limit": 10_000}, {"status": "nope"}, {"after": "x"}):
-        assert srv.client.get("/jobs", params=bad).status_code == 400
+async def test_list_newest_first_with_keyset_pagination(
+    api_client: ApiClient, fresh_db_url: str
+) -> None:
+    async with api_client(db_url=fresh_db_url) as api:  # sees only the jobs made here
+        ids = [(await api.upload(make_pdf([f"doc {w}"]))).json()["job_id"] for w in "abcde"]
+        seen: list[str] = []
+        after = None
+        while True:
+            params = {"limit": 2, **({"after": after} if after else {})}
+            page = (await api.get("/jobs", params=params)).json()
+            seen += [j["job_id"] for j in page["jobs"]]
+            after = page["next"]
+            if after is None:
+                break
+        assert seen == ids[::-1]
+        succeeded = await api.get("/jobs", params={"status": "succeeded"})
+        assert succeeded.json()["jobs"] == []
+        queued = await api.get("/jobs", params={"status": "queued"})
+        assert len(queued.json()["jobs"]) == 5
+        for bad in ({"limit": 0}, {"limit": 10_000}, {"status": "nope"}, {"after": "x"}):
+            assert (await api.get("/jobs", params=bad)).status_code == 400
+
+
+# --- a real server: jobs run by the worker pool ------------------------------------------------
+
+
+async def test_upload_poll_result(server: Server) -> None:
+    data = make_pdf(["Hello from page one.", ["Page two", "has two lines."]], title="Greeting")
+    r = server.upload(data, "greeting.pdf")
+    assert r.status_code == 202
+    body = r.json()
+    job_id = body["job_id"]
+    assert body["status"] == "queued"
+    assert body["links"] == {
+        "self": f"/jobs/{job_id}",
+        "result": f"/jobs/{job_id}/result",
+        "ws": f"/ws/jobs/{job_id}",
+    }
+
+    job = await server.wait_job(job_id)
+    assert job["status"] == "succeeded", job
+    assert job["attempts"] == 1
+    assert job["pages_total"] == 2 and job["pages_done"] == 2
+    assert job["error"] is None and job["deduplicated"] is False
+    assert job["document"]["filename"] == "greeting.pdf"
+    assert job["document"]["bytes"] == len(data)
+    assert job["result"]["pages"] == 2 and job["result"]["title"] == "Greeting"
+    assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
+
+    result = server.client.get(f"/jobs/{job_id}/result").json()
+    assert result["job_id"] == job_id
+    assert [p["text"] for p in result["pages"]] == [
+        "Hello from page one.",
+        "Page two\nhas two lines.",
+    ]
+    assert result["document"]["sha256"] == job["document"]["sha256"]
+    assert result["document"]["pages"] == 2
+    assert set(result["timings_ms"]) == {"queue_wait", "extract", "nlp", "total"}
+    assert result["pipeline"]["model"] == "blank:en"
+    assert result["pipeline"]["tori_ingest_version"]
+
+    text = server.client.get(f"/jobs/{job_id}/result", params={"format": "text"})
+    assert text.headers["content-type"].startswith("text/plain")
+    assert text.text == "Hello from page one.\fPage two\nhas two lines."
+
+
+async def test_several_files_in_one_request(server: Server) -> None:
+    r = server.client.post(
+        "/jobs",
+        files=[
+            ("file", ("a.pdf", prose_pdf(1), "application/pdf")),
+            ("file", ("b.pdf", prose_pdf(2), "application/pdf")),
+        ],
+    )
+    assert r.status_code == 202
+    ids = [j["job_id"] for j in r.json()]
+    assert len(set(ids)) == 2
+    assert [(await server.wait_job(i))["pages_total"] for i in ids] == [1, 2]
+
+
+async def test_encrypted_pdf_fails_then_succeeds_with_password(server: Server) -> None:
+    data = make_pdf(["Classified text."], user_password="open sesame")
+    locked = await server.wait_job(server.upload(data).json()["job_id"])
+    assert locked["status"] == "failed"
+    assert locked["error"]["code"] == "encrypted"
+    wrong = await server.wait_job(server.upload(data, password="nope").json()["job_id"])
+    assert wrong["error"]["code"] == "bad_password"
+    opened = await server.wait_job(server.upload(data, password="open sesame").json()["job_id"])
+    assert opened["status"] == "succeeded"
+    result = server.client.get(f"/jobs/{opened['job_id']}/result").json()
+    assert result["pages"][0]["text"] == "Classified text."
+    assert result["document"]["encrypted"] is True
+    # The password is not kept once the job has ended.
+    kept = await fetchval(
+        server.db_url, "SELECT count(*) FROM tori_jobs WHERE password IS NOT NULL"
+    )
+    assert kept == 0
+
+
+async def test_scanned_pdf_fails_no_text(server: Server) -> None:
+    job = await server.wait_job(server.upload(make_pdf(["", ""])).json()["job_id"])
+    assert job["status"] == "failed" and job["error"]["code"] == "no_text"
+    r = server.client.get(f"/jobs/{job['job_id']}/result")
+    assert r.status_code == 409 and r.json()["error"]["code"] == "not_ready"
 
 
 def test_readyz_and_healthz(server: Server) -> None:
@@ -240,16 +251,8 @@ def test_readyz_and_healthz(server: Server) -> None:
 
 
 def test_no_server_errors_logged(server: Server) -> None:
-    # Runs last in this module: nothing above may have produced a 5xx.
+    # Runs last in this module: none of the requests above may have produced a 5xx (an
+    # in-process answer's 5xx fails its own request: see `conftest.Api`).
     assert server.server_errors() == []
     with httpx.Client(base_url=server.base) as client:
         assert client.get("/healthz").status_code == 200
-
-
-def test_too_many_files_in_one_request_is_413(server: Server) -> None:
-    files_before, jobs_before = storage_files(server), job_count(server)
-    many = [("file", (f"{i}.pdf", b"%PDF-1.4 tiny", "application/pdf")) for i in range(101)]
-    r = server.client.post("/jobs", files=many)
-    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
-    assert storage_files(server) == files_before
-    assert job_count(server) == jobs_before

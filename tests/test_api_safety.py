@@ -1,74 +1,82 @@
-"""A public-grade API (SPEC §3-4): auth, CORS, idempotency, dedup, by-reference, lanes, OpenAPI."""
+"""A public-grade API (SPEC §3-4): auth, CORS, idempotency, dedup, by-reference, lanes, OpenAPI.
+
+The API surface is checked in-process (`api`, `api_client`); a real server where a job must
+run, a WebSocket must connect, or a tool needs a live URL.
+"""
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
-from websockets.exceptions import InvalidStatus
+from openapi_spec_validator import validate
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tori_ingest.core.settings import Settings
-from tori_ingest.http import app as api
+from tori_ingest.http import app as api_module
 from tori_ingest.http.context import Context
 
-from .conftest import Server, StartServer, fetchval
+from .conftest import Api, ApiClient, Server, StartServer, job_count, ws_url
 from .pdfs import prose_pdf
 
-
-def ws_url(srv: Server, path: str) -> str:
-    return srv.base.replace("http://", "ws://") + path
-
-
-def job_count(srv: Server) -> int:
-    return fetchval(srv.db_url, "SELECT count(*) FROM tori_jobs")
-
+TOKENS = {"TORI_API_TOKENS": "tok-one, tok-two", "TORI_CORS_ORIGINS": "https://app.example"}
 
 # --- auth and CORS ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def secured(start_server: StartServer) -> Server:
-    return start_server(TORI_API_TOKENS="tok-one, tok-two", TORI_CORS_ORIGINS="https://app.example")
+async def secured(api_client: ApiClient) -> AsyncIterator[Api]:
+    async with api_client(**TOKENS) as client:
+        yield client
 
 
-def test_every_route_but_probes_needs_a_token(secured: Server) -> None:
-    c = secured.client
-    assert c.get("/healthz").status_code == 200
-    assert c.get("/readyz").status_code == 200
+@pytest.fixture(scope="module")
+async def secured_server(start_server: StartServer) -> Server:
+    return await start_server(**TOKENS)
+
+
+async def test_every_route_but_probes_and_docs_needs_a_token(secured: Api) -> None:
+    for open_path in ("/healthz", "/readyz", "/openapi.json", "/docs"):  # no data in these
+        assert (await secured.get(open_path)).status_code == 200, open_path
     for method, path in [
         ("GET", "/jobs"),
         ("POST", "/jobs"),
-        ("GET", "/openapi.json"),
+        ("GET", "/metrics"),
         ("GET", "/jobs/00000000-0000-4000-8000-000000000000"),
     ]:
-        r = c.request(method, path)
+        r = await secured.request(method, path)
         assert r.status_code == 401, (method, path)
         assert r.json()["error"]["code"] == "unauthorized"
         assert r.headers["www-authenticate"].startswith("Bearer")
-    assert c.get("/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert c.get("/jobs", headers={"Authorization": "Basic tok-one"}).status_code == 401
-    assert c.get("/jobs", headers={"Authorization": "Bearer tok-two"}).status_code == 200
+    for header in ("Bearer wrong", "Basic tok-one"):
+        r = await secured.get("/jobs", headers={"Authorization": header})
+        assert r.status_code == 401, header
+    ok = await secured.get("/jobs", headers={"Authorization": "Bearer tok-two"})
+    assert ok.status_code == 200
 
 
-def test_websocket_takes_header_or_query_token(secured: Server) -> None:
-    with pytest.raises(InvalidStatus):
-        connect(ws_url(secured, "/ws")).close()
-    with connect(ws_url(secured, "/ws?token=tok-one")) as ws:
+def test_websocket_takes_header_or_query_token(secured_server: Server) -> None:
+    for path in ("/ws", "/ws?token=wrong"):  # refused like REST: a close code, not an HTTP 403
+        with connect(ws_url(secured_server, path)) as ws, pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    with connect(ws_url(secured_server, "/ws?token=tok-one")) as ws:
         ws.send('{"subscribe": ["00000000-0000-4000-8000-000000000000"]}')
         assert "not_found" in ws.recv(timeout=10)
-    with connect(ws_url(secured, "/ws"), additional_headers={"Authorization": "Bearer tok-two"}):
+    headers = {"Authorization": "Bearer tok-two"}
+    with connect(ws_url(secured_server, "/ws"), additional_headers=headers):
         pass
 
 
-def test_cors_preflight_needs_no_token(secured: Server) -> None:
-    r = secured.client.options(
+async def test_cors_preflight_needs_no_token(secured: Api) -> None:
+    r = await secured.options(
         "/jobs",
         headers={
             "Origin": "https://app.example",
@@ -78,7 +86,7 @@ def test_cors_preflight_needs_no_token(secured: Server) -> None:
     )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "https://app.example"
-    other = secured.client.options(
+    other = await secured.options(
         "/jobs", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
     )
     assert "access-control-allow-origin" not in other.headers
@@ -87,49 +95,49 @@ def test_cors_preflight_needs_no_token(secured: Server) -> None:
 # --- idempotency and dedup -------------------------------------------------------------------
 
 
-def test_idempotency_key_replays_and_conflicts(server: Server) -> None:
+async def test_idempotency_key_replays_and_conflicts(api: Api) -> None:
     data = prose_pdf(1, title="idem")
-    first = server.upload(data, **{})
+    first = await api.upload(data)
     assert first.status_code == 202
     headers = {"Idempotency-Key": "order-42"}
-    a = server.client.post("/jobs", headers=headers, files={"file": ("x.pdf", data)})
-    b = server.client.post("/jobs", headers=headers, files={"file": ("x.pdf", data)})
+    a = await api.post("/jobs", headers=headers, files={"file": ("x.pdf", data)})
+    b = await api.post("/jobs", headers=headers, files={"file": ("x.pdf", data)})
     assert a.status_code == 202 and b.status_code == 200
     assert a.json()["job_id"] == b.json()["job_id"]
-    other = server.client.post("/jobs", headers=headers, files={"file": ("x.pdf", prose_pdf(2))})
+    other = await api.post("/jobs", headers=headers, files={"file": ("x.pdf", prose_pdf(2))})
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "idempotency_conflict"
-    changed = server.client.post(
+    changed = await api.post(
         "/jobs", headers=headers, files={"file": ("x.pdf", data)}, data={"priority": "bulk"}
     )
     assert changed.status_code == 409
 
 
-def test_concurrent_duplicates_create_one_job(server: Server) -> None:
+async def test_concurrent_duplicates_create_one_job(api: Api) -> None:
     data = prose_pdf(2, title="race")
-    before = job_count(server)
-
-    def post(_: int) -> httpx.Response:
-        with httpx.Client(base_url=server.base, timeout=30) as c:
-            return c.post(
+    before = await job_count(api)
+    # Eight requests in flight at once, interleaving at every database round trip.
+    answers = await asyncio.gather(
+        *(
+            api.post(
                 "/jobs", headers={"Idempotency-Key": "race-1"}, files={"file": ("r.pdf", data)}
             )
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(post, range(8)))
+            for _ in range(8)
+        )
+    )
     assert sorted(r.status_code for r in answers) == [200] * 7 + [202]
     assert len({r.json()["job_id"] for r in answers}) == 1
-    assert job_count(server) == before + 1
+    assert await job_count(api) == before + 1
 
 
-def test_dedup_answers_from_the_earlier_result(server: Server) -> None:
+async def test_dedup_answers_from_the_earlier_result(server: Server) -> None:
     data = prose_pdf(2, title="dedup me")
-    original = server.wait_job(server.upload(data).json()["job_id"])
+    original = await server.wait_job(server.upload(data).json()["job_id"])
     assert original["status"] == "succeeded"
     again = server.upload(data, "copy.pdf")
     assert again.status_code == 202
     assert again.json()["status"] == "succeeded" and again.json()["deduplicated"] is True
-    job = server.client.get(f"/jobs/{again.json()['job_id']}").json()
+    job = server.status(again.json()["job_id"])
     assert job["deduplicated"] is True and job["pages_total"] == 2 and job["attempts"] == 0
     assert job["document"]["filename"] == "copy.pdf"
     result = server.client.get(f"/jobs/{job['job_id']}/result").json()
@@ -141,7 +149,7 @@ def test_dedup_answers_from_the_earlier_result(server: Server) -> None:
         "/jobs", params={"reprocess": "true"}, files={"file": ("again.pdf", data)}
     )
     assert forced.json()["status"] == "queued"
-    rerun = server.wait_job(forced.json()["job_id"])
+    rerun = await server.wait_job(forced.json()["job_id"])
     assert rerun["status"] == "succeeded" and rerun["deduplicated"] is False
     assert rerun["attempts"] == 1
 
@@ -164,24 +172,32 @@ def import_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def importer(start_server: StartServer, import_dir: Path) -> Server:
-    return start_server(TORI_IMPORT_DIR=str(import_dir))
+async def importer(api_client: ApiClient, import_dir: Path) -> AsyncIterator[Api]:
+    async with api_client(TORI_IMPORT_DIR=str(import_dir)) as client:
+        yield client
 
 
-def test_by_reference_submits_run_in_the_bulk_lane(importer: Server) -> None:
-    one = importer.client.post("/jobs", json={"path": "a.pdf"})
+@pytest.fixture(scope="module")
+async def importer_server(start_server: StartServer, import_dir: Path) -> Server:
+    return await start_server(TORI_IMPORT_DIR=str(import_dir))
+
+
+async def test_by_reference_submits_run_in_the_bulk_lane(importer_server: Server) -> None:
+    srv = importer_server
+    one = srv.client.post("/jobs", json={"path": "a.pdf"})
     assert one.status_code == 202
-    job = importer.wait_job(one.json()["job_id"])
+    job = await srv.wait_job(one.json()["job_id"])
     assert job["status"] == "succeeded" and job["lane"] == "bulk" and job["pages_total"] == 2
     assert job["document"]["filename"] == "a.pdf"
-    many = importer.client.post(
+    many = srv.client.post(
         "/jobs", json={"paths": ["sub/b.pdf", "a.pdf"], "priority": "interactive"}
     )
     assert many.status_code == 202 and len(many.json()) == 2
-    b = importer.wait_job(many.json()[0]["job_id"])
+    b = await srv.wait_job(many.json()[0]["job_id"])
     assert b["status"] == "succeeded" and b["lane"] == "interactive" and b["pages_total"] == 3
-    # Nothing was copied into storage: the import tree is read in place.
-    assert not list(importer.storage.rglob("*.pdf"))
+    # Each file was copied into the store once, by content (a.pdf twice = one copy).
+    stored = sorted(p.name for p in srv.storage.rglob("*.pdf"))
+    assert stored == sorted({f"{j['document']['sha256']}.pdf" for j in (job, b)})
 
 
 @pytest.mark.parametrize(
@@ -200,32 +216,30 @@ def test_by_reference_submits_run_in_the_bulk_lane(importer: Server) -> None:
         ({"paths": ["a.pdf", "../x.pdf"]}, 400, "bad_request"),
     ],
 )
-def test_by_reference_refusals_leave_nothing(
-    importer: Server, body: dict, status: int, code: str
+async def test_by_reference_refusals_leave_nothing(
+    importer: Api, body: dict, status: int, code: str
 ) -> None:
-    before = job_count(importer)
-    r = importer.client.post("/jobs", json=body)
+    before = await job_count(importer)
+    r = await importer.post("/jobs", json=body)
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
-    assert job_count(importer) == before
+    assert await job_count(importer) == before
 
 
-def test_bad_json_and_disabled_import(server: Server) -> None:
-    r = server.client.post(
-        "/jobs", content=b"{not json", headers={"content-type": "application/json"}
-    )
+async def test_bad_json_and_disabled_import(api: Api) -> None:
+    r = await api.post("/jobs", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
-    off = server.client.post("/jobs", json={"path": "a.pdf"})  # no TORI_IMPORT_DIR here
+    off = await api.post("/jobs", json={"path": "a.pdf"})  # no TORI_IMPORT_DIR here
     assert off.status_code == 400 and "TORI_IMPORT_DIR" in off.json()["error"]["message"]
 
 
 # --- priority lanes --------------------------------------------------------------------------
 
 
-def test_interactive_overtakes_a_queued_backfill(
+async def test_interactive_overtakes_a_queued_backfill(
     start_server: StartServer, import_dir: Path
 ) -> None:
-    api_only = start_server("serve", "--no-worker", TORI_IMPORT_DIR=str(import_dir))
+    api_only = await start_server("serve", "--no-worker", TORI_IMPORT_DIR=str(import_dir))
     bulk = [
         api_only.client.post(
             "/jobs", params={"reprocess": "true"}, json={"path": "sub/b.pdf"}
@@ -233,18 +247,19 @@ def test_interactive_overtakes_a_queued_backfill(
         for _ in range(20)
     ]
     urgent = api_only.upload(prose_pdf(1, title="urgent")).json()["job_id"]
-    worker = start_server(
+    worker = await start_server(
         db_url=api_only.db_url,
         TORI_POOL_SIZE="1",
         TORI_IMPORT_DIR=str(import_dir),
         TORI_STORAGE_DIR=str(api_only.storage),
     )
-    first = worker.wait_job(urgent)
+    first = await worker.wait_job(urgent)
     assert first["status"] == "succeeded"
-    started_bulk = [worker.client.get(f"/jobs/{i}").json()["started_at"] for i in bulk]
+    started_bulk = [worker.status(i)["started_at"] for i in bulk]
     assert all(s is None or s > first["started_at"] for s in started_bulk)
     # ...and the back-fill still progresses.
-    assert all(worker.wait_job(i)["status"] == "succeeded" for i in bulk)
+    for i in bulk:
+        assert (await worker.wait_job(i))["status"] == "succeeded", i
     listed = worker.client.get("/jobs", params={"lane": "bulk", "limit": 200}).json()["jobs"]
     assert {j["job_id"] for j in listed} == set(bulk)
 
@@ -254,13 +269,41 @@ def test_interactive_overtakes_a_queued_backfill(
 
 def test_every_route_is_described() -> None:
     ctx = Context(settings=Settings.load({}), db=None, storage=None)  # type: ignore[arg-type]
-    app = api.build_app(ctx)
+    app = api_module.build_app(ctx)
     described = app.state.openapi["paths"]
     for route in app.routes:
         assert route.path in described, route.path
         for method in getattr(route, "methods", None) or {"GET"}:
             if method != "HEAD":
                 assert method.lower() in described[route.path], (method, route.path)
+
+
+async def test_openapi_is_valid_3_1_with_a_schema_for_every_json_answer(api: Api) -> None:
+    r = await api.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    spec = r.json()
+    assert spec["openapi"].startswith("3.1")
+    validate(spec)  # raises on any violation of the OpenAPI 3.1 schema
+    json_answers = set()
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "put", "post", "delete", "options", "head", "patch"):
+                continue
+            for status, response in op["responses"].items():
+                if not str(status).startswith("2"):
+                    continue
+                content = response.get("content", {})
+                if "application/json" in content:
+                    json_answers.add((method.upper(), path, str(status)))
+                    assert content["application/json"].get("schema"), (method, path, status)
+    # The walk above did reach the JSON routes (nothing skipped by a wrong key).
+    assert {
+        ("POST", "/jobs", "202"),
+        ("GET", "/jobs", "200"),
+        ("GET", "/jobs/{job_id}", "200"),
+        ("GET", "/jobs/{job_id}/result", "200"),
+        ("GET", "/readyz", "200"),
+    } <= json_answers
 
 
 @pytest.mark.skipif(

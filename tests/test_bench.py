@@ -1,19 +1,19 @@
 """The benchmark's own parts (its figures are measured by `tori-ingest bench`, not asserted)."""
 
-import asyncio
 import io
 
 from pypdf import PdfReader
 
 from tori_ingest.bench import data as benchdata
 from tori_ingest.bench import run as bench
+from tori_ingest.bench.service import percentile
 
 
 def test_percentile() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert bench.percentile(values, 50) in (50.0, 51.0)
-    assert bench.percentile(values, 99) == 99.0
-    assert bench.percentile([3.0], 99) == 3.0
+    assert percentile(values, 50) in (50.0, 51.0)
+    assert percentile(values, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0
 
 
 def test_generated_corpus_is_deterministic_prose() -> None:
@@ -32,6 +32,6 @@ def test_padded_pdf_reaches_its_size_and_still_reads() -> None:
     assert len(PdfReader(io.BytesIO(data)).pages) == 1
 
 
-def test_queue_overhead_runs_real_jobs_through_the_queue(db_url: str) -> None:
-    per_job_ms = asyncio.run(bench.queue_overhead(db_url, prefill=200, jobs_per_run=10))
+async def test_queue_overhead_runs_real_jobs_through_the_queue(db_url: str) -> None:
+    per_job_ms = await bench.queue_overhead(db_url, prefill=200, jobs_per_run=10)
     assert per_job_ms > 0

@@ -29,8 +29,8 @@ def expected_pages(data: bytes) -> int | None:
         return None
 
 
-def test_every_corpus_pdf_ends_typed(start_server: StartServer) -> None:
-    srv: Server = start_server(TORI_SPACY_MODEL="auto", TORI_JOB_TIMEOUT_S="120")
+async def test_every_corpus_pdf_ends_typed(start_server: StartServer) -> None:
+    srv: Server = await start_server(TORI_SPACY_MODEL="auto", TORI_JOB_TIMEOUT_S="120")
     submitted: dict[str, bytes] = {}
     for path in sorted(CORPUS.glob("*.pdf")):
         data = path.read_bytes()
@@ -43,10 +43,10 @@ def test_every_corpus_pdf_ends_typed(start_server: StartServer) -> None:
     assert len(submitted) >= 100
 
     def all_ended() -> list[dict] | None:
-        jobs = [srv.client.get(f"/jobs/{i}").json() for i in submitted]
+        jobs = [srv.status(i) for i in submitted]
         return jobs if all(j["status"] in ("succeeded", "failed") for j in jobs) else None
 
-    jobs = wait_for(all_ended, timeout=600, what="every corpus job to end")
+    jobs = await wait_for(all_ended, timeout=600, what="every corpus job to end")
     outcomes = collections.Counter(j["error"]["code"] if j["error"] else "ok" for j in jobs)
     assert outcomes["ok"] >= len(jobs) // 2, outcomes
     assert set(outcomes) - {"ok"} <= JOB_CODES, outcomes

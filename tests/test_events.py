@@ -12,15 +12,11 @@ from websockets.sync.client import ClientConnection, connect
 
 from tori_ingest.http.events import APPLICATION_NAME
 
-from .conftest import Server, StartServer, fetchval, wait_for
+from .conftest import Server, StartServer, fetchval, wait_for, ws_url
 from .pdfs import prose_pdf
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
 ORDER = {"queued": 0, "running": 1, "succeeded": 2, "failed": 2, "cancelled": 2}
-
-
-def ws_url(srv: Server, path: str) -> str:
-    return srv.base.replace("http://", "ws://") + path
 
 
 def recv(ws: ClientConnection, timeout: float = 60) -> dict[str, Any]:
@@ -88,8 +84,8 @@ def test_failed_job_event_carries_the_error(server: Server) -> None:
     assert final["error"]["code"] == "corrupt_pdf"
 
 
-def test_unknown_ids_get_errors_without_closing(start_server: StartServer) -> None:
-    srv = start_server("serve", "--no-worker")  # the real job stays queued: a fixed script
+async def test_unknown_ids_get_errors_without_closing(start_server: StartServer) -> None:
+    srv = await start_server("serve", "--no-worker")  # the real job stays queued: a fixed script
     real = srv.upload(prose_pdf(1)).json()["job_id"]
     unknown = "00000000-0000-4000-8000-000000000000"
     with connect(ws_url(srv, "/ws")) as ws:
@@ -115,12 +111,14 @@ def test_single_socket_for_unknown_job_closes_4404(server: Server) -> None:
     assert info.value.rcvd is not None and info.value.rcvd.code == 4404
 
 
-def test_job_run_by_another_copy_reaches_this_copys_subscriber(start_server: StartServer) -> None:
-    api_only = start_server("serve", "--no-worker")
+async def test_job_run_by_another_copy_reaches_this_copys_subscriber(
+    start_server: StartServer,
+) -> None:
+    api_only = await start_server("serve", "--no-worker")
     db_url = api_only.db_url
     api_only.storage.mkdir(parents=True, exist_ok=True)
     # A second copy with the worker: same database, same shared volume.
-    worker = start_server(
+    worker = await start_server(
         "serve", db_url=db_url, TORI_STORAGE_DIR=str(api_only.storage), TORI_SPACY_MODEL="auto"
     )  # the full model: seconds of work on 300 pages, so progress has time to move
     job_id = api_only.upload(prose_pdf(300), "long.pdf").json()["job_id"]
@@ -133,15 +131,15 @@ def test_job_run_by_another_copy_reaches_this_copys_subscriber(start_server: Sta
     assert worker.server_errors() == [] and api_only.server_errors() == []
 
 
-def test_listener_reconnects_and_resyncs(start_server: StartServer) -> None:
-    srv = start_server("serve", "--no-worker")
+async def test_listener_reconnects_and_resyncs(start_server: StartServer) -> None:
+    srv = await start_server("serve", "--no-worker")
     job_id = srv.upload(prose_pdf(1)).json()["job_id"]  # stays queued: nothing runs it
     with connect(ws_url(srv, "/ws")) as ws:
         ws.send(orjson.dumps({"subscribe": [job_id]}).decode())
         first = recv(ws)
         assert first["type"] == "snapshot" and first["status"] == "queued"
 
-        killed = fetchval(
+        killed = await fetchval(
             srv.db_url,
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
             " WHERE application_name = $1 AND datname = current_database()",
@@ -152,9 +150,9 @@ def test_listener_reconnects_and_resyncs(start_server: StartServer) -> None:
         assert resync["type"] == "snapshot" and resync["job_id"] == job_id
 
         # Changes after the reconnect still arrive.
-        def listening() -> bool:
+        async def listening() -> bool:
             return bool(
-                fetchval(
+                await fetchval(
                     srv.db_url,
                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
                     " AND datname = current_database()",
@@ -162,8 +160,8 @@ def test_listener_reconnects_and_resyncs(start_server: StartServer) -> None:
                 )
             )
 
-        wait_for(listening, 30, "the listener to be back")
-        fetchval(
+        await wait_for(listening, 30, "the listener to be back")
+        await fetchval(
             srv.db_url, "UPDATE tori_jobs SET status = 'cancelled' WHERE id = $1::uuid", job_id
         )
         update = recv(ws, timeout=30)

@@ -16,12 +16,8 @@ import orjson
 import pytest
 from websockets.sync.client import connect
 
-from .conftest import Server, StartServer, fetchval, wait_for
+from .conftest import Server, StartServer, fetchval, storage_files, wait_for, ws_url
 from .pdfs import prose_pdf
-
-
-def ws_url(srv: Server, path: str) -> str:
-    return srv.base.replace("http://", "ws://") + path
 
 
 def hooked(marker: str, pages: int = 1) -> bytes:
@@ -31,86 +27,96 @@ def hooked(marker: str, pages: int = 1) -> bytes:
     return head + f"\n%tori-test-{marker}\n".encode() + rest
 
 
+async def results_of(db_url: str, job_id: str) -> int:
+    return await fetchval(
+        db_url, "SELECT count(*) FROM tori_results WHERE job_id = $1::uuid", job_id
+    )
+
+
 @pytest.fixture(scope="module")
-def hooks(start_server: StartServer) -> Server:
-    return start_server(TORI_TEST_HOOKS="1", TORI_JOB_TIMEOUT_S="3")
+async def hooks(start_server: StartServer) -> Server:
+    return await start_server(TORI_TEST_HOOKS="1", TORI_JOB_TIMEOUT_S="3")
 
 
-def status(srv: Server, job_id: str) -> dict:
-    return srv.client.get(f"/jobs/{job_id}").json()
-
-
-def test_hang_is_killed_at_timeout_and_neighbours_finish(hooks: Server) -> None:
+async def test_hang_is_killed_at_timeout_and_neighbours_finish(hooks: Server) -> None:
     hang = hooks.upload(hooked("hang")).json()["job_id"]
     others = [hooks.upload(prose_pdf(2)).json()["job_id"] for _ in range(3)]
-    job = hooks.wait_job(hang)
+    job = await hooks.wait_job(hang)
     assert job["status"] == "failed" and job["error"]["code"] == "timeout"
     assert job["attempts"] == 1  # permanent: not retried
-    assert [hooks.wait_job(i)["status"] for i in others] == ["succeeded"] * 3
+    assert [(await hooks.wait_job(i))["status"] for i in others] == ["succeeded"] * 3
     # The pool replaced the killed process and still works.
-    assert hooks.wait_job(hooks.upload(prose_pdf(1)).json()["job_id"])["status"] == "succeeded"
+    assert (await hooks.wait_job(hooks.upload(prose_pdf(1)).json()["job_id"]))[
+        "status"
+    ] == "succeeded"
 
 
-def test_segfault_fails_only_its_own_job(hooks: Server) -> None:
+async def test_segfault_fails_only_its_own_job(hooks: Server) -> None:
     crash = hooks.upload(hooked("crash")).json()["job_id"]
     others = [hooks.upload(prose_pdf(2)).json()["job_id"] for _ in range(3)]
-    job = hooks.wait_job(crash)
+    job = await hooks.wait_job(crash)
     assert job["status"] == "failed" and job["error"]["code"] == "worker_crashed"
-    assert [hooks.wait_job(i)["status"] for i in others] == ["succeeded"] * 3
+    assert [(await hooks.wait_job(i))["status"] for i in others] == ["succeeded"] * 3
 
 
-def test_memory_bomb_raises_inside_the_child(hooks: Server) -> None:
-    job = hooks.wait_job(hooks.upload(hooked("memory")).json()["job_id"])
+async def test_memory_bomb_raises_inside_the_child(hooks: Server) -> None:
+    job = await hooks.wait_job(hooks.upload(hooked("memory")).json()["job_id"])
     assert job["status"] == "failed" and job["error"]["code"] == "too_large"
     assert "TORI_MAX_MEMORY_MB" in job["error"]["message"]
-    assert hooks.wait_job(hooks.upload(prose_pdf(1)).json()["job_id"])["status"] == "succeeded"
+    assert (await hooks.wait_job(hooks.upload(prose_pdf(1)).json()["job_id"]))[
+        "status"
+    ] == "succeeded"
 
 
-def test_cancel_queued_job_never_runs(start_server: StartServer) -> None:
-    api = start_server("serve", "--no-worker")
+async def test_cancel_queued_job_never_runs(start_server: StartServer) -> None:
+    api = await start_server("serve", "--no-worker")
     db_url = api.db_url
     job_id = api.upload(prose_pdf(1)).json()["job_id"]
     r = api.client.delete(f"/jobs/{job_id}")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     assert r.json()["error"]["code"] == "cancelled"
-    queue_status = fetchval(api.db_url, "SELECT q.status::text FROM procrastinate_jobs q"
-                            " JOIN tori_jobs j ON j.procrastinate_job_id = q.id"
-                            " WHERE j.id = $1::uuid", job_id)  # fmt: skip
+    queue_status = await fetchval(
+        api.db_url,
+        "SELECT q.status::text FROM procrastinate_jobs q"
+        " JOIN tori_jobs j ON j.procrastinate_job_id = q.id WHERE j.id = $1::uuid",
+        job_id,
+    )
     assert queue_status == "cancelled"
-    worker = start_server(db_url=db_url, TORI_STORAGE_DIR=str(api.storage))
+    worker = await start_server(db_url=db_url, TORI_STORAGE_DIR=str(api.storage))
     # A job submitted after it runs to the end; the cancelled one still never started.
-    later = worker.wait_job(worker.upload(prose_pdf(1)).json()["job_id"])
+    later = await worker.wait_job(worker.upload(prose_pdf(1)).json()["job_id"])
     assert later["status"] == "succeeded"
-    job = status(worker, job_id)
+    job = worker.status(job_id)
     assert job["status"] == "cancelled" and job["attempts"] == 0 and job["started_at"] is None
     # Cancelling again (or cancelling a finished job) changes nothing.
     assert api.client.delete(f"/jobs/{job_id}").json()["status"] == "cancelled"
     assert api.client.delete(f"/jobs/{later['job_id']}").json()["status"] == "succeeded"
 
 
-def test_cancel_running_job_kills_its_work(start_server: StartServer) -> None:
-    srv = start_server(TORI_TEST_HOOKS="1", TORI_JOB_TIMEOUT_S="120")
+async def test_cancel_running_job_kills_its_work(start_server: StartServer) -> None:
+    srv = await start_server(TORI_TEST_HOOKS="1", TORI_JOB_TIMEOUT_S="120")
     job_id = srv.upload(hooked("hang")).json()["job_id"]
-    wait_for(lambda: status(srv, job_id)["status"] == "running", 30, "the job to run")
+    await wait_for(lambda: srv.status(job_id)["status"] == "running", 30, "the job to run")
     assert srv.client.delete(f"/jobs/{job_id}").json()["status"] == "cancelled"
     # The pool process was killed: with TORI_POOL_SIZE=2, two more jobs run side by side.
     others = [srv.upload(prose_pdf(1)).json()["job_id"] for _ in range(2)]
-    assert [srv.wait_job(i)["status"] for i in others] == ["succeeded"] * 2
-    job = status(srv, job_id)
+    assert [(await srv.wait_job(i))["status"] for i in others] == ["succeeded"] * 2
+    job = srv.status(job_id)
     assert job["status"] == "cancelled"
     assert srv.client.get(f"/jobs/{job_id}/result").status_code == 409
-    assert fetchval(srv.db_url, "SELECT count(*) FROM tori_results WHERE job_id = $1::uuid",
-                    job_id) == 0  # fmt: skip
+    assert await results_of(srv.db_url, job_id) == 0
 
 
-def test_retry_failed_job_with_password(server: Server) -> None:
+async def test_retry_failed_job_with_password(server: Server) -> None:
     from .pdfs import make_pdf
 
-    job = server.wait_job(server.upload(make_pdf(["Locked."], user_password="pw")).json()["job_id"])
+    job = await server.wait_job(
+        server.upload(make_pdf(["Locked."], user_password="pw")).json()["job_id"]
+    )
     assert job["error"]["code"] == "encrypted"
     r = server.client.post(f"/jobs/{job['job_id']}/retry", json={"password": "pw"})
     assert r.status_code == 202 and r.json()["status"] == "queued"
-    done = server.wait_job(job["job_id"])
+    done = await server.wait_job(job["job_id"])
     assert done["status"] == "succeeded" and done["attempts"] == 2 and done["error"] is None
     # Retrying a job that did not fail is a no-op.
     again = server.client.post(f"/jobs/{job['job_id']}/retry")
@@ -118,53 +124,62 @@ def test_retry_failed_job_with_password(server: Server) -> None:
     assert server.client.post("/jobs/00000000-0000-4000-8000-000000000000/retry").status_code == 404
 
 
-def test_sigkill_mid_job_is_recovered_by_another_worker(start_server: StartServer) -> None:
-    api = start_server("serve", "--no-worker")
+async def test_sigkill_mid_job_is_recovered_by_another_worker(start_server: StartServer) -> None:
+    api = await start_server("serve", "--no-worker")
     db_url = api.db_url
     api.storage.mkdir(parents=True, exist_ok=True)
     shared = {"TORI_STORAGE_DIR": str(api.storage), "TORI_TEST_HOOKS": "1"}
 
-    def workers() -> int:
-        return fetchval(db_url, "SELECT count(*) FROM procrastinate_workers")
+    async def workers() -> int:
+        return await fetchval(db_url, "SELECT count(*) FROM procrastinate_workers")
 
-    base = workers()
-    first = start_server("worker", db_url=db_url, ready=False, **shared)
-    wait_for(lambda: workers() == base + 1, 60, "worker A to register")
+    async def workers_are(n: int) -> bool:
+        return await workers() == n
+
+    base = await workers()
+    first = await start_server("worker", db_url=db_url, ready=False, **shared)
+    await wait_for(lambda: workers_are(base + 1), 60, "worker A to register")
     job_id = api.upload(hooked("slow")).json()["job_id"]
-    wait_for(lambda: status(api, job_id)["status"] == "running", 30, "worker A to start the job")
-    start_server("worker", db_url=db_url, ready=False, **shared)
-    wait_for(lambda: workers() == base + 2, 60, "worker B to register")
+    await wait_for(
+        lambda: api.status(job_id)["status"] == "running", 30, "worker A to start the job"
+    )
+    await start_server("worker", db_url=db_url, ready=False, **shared)
+    await wait_for(lambda: workers_are(base + 2), 60, "worker B to register")
 
     killed_at = time.monotonic()
     first.stop(signal.SIGKILL)  # the whole process group, as a crashed dyno
-    job = api.wait_job(job_id, timeout=90)
+    job = await api.wait_job(job_id, timeout=90)
     recovered_in = time.monotonic() - killed_at
     assert job["status"] == "succeeded", job
-    assert job["attempts"] == 2
-    assert fetchval(db_url, "SELECT count(*) FROM tori_results WHERE job_id = $1::uuid",
-                    job_id) == 1  # fmt: skip
+    assert job["attempts"] == 1  # a dead worker's run gives its attempt back
+    assert await results_of(db_url, job_id) == 1
     print(f"stalled job recovered and finished {recovered_in:.1f} s after SIGKILL")
 
 
-def test_sigterm_lets_in_flight_job_finish(start_server: StartServer) -> None:
-    srv = start_server(TORI_TEST_HOOKS="1", TORI_SHUTDOWN_GRACE_S="20")
+async def test_sigterm_lets_in_flight_job_finish(start_server: StartServer) -> None:
+    srv = await start_server(TORI_TEST_HOOKS="1", TORI_SHUTDOWN_GRACE_S="20")
     job_id = srv.upload(hooked("slow")).json()["job_id"]
-    wait_for(lambda: status(srv, job_id)["status"] == "running", 30, "the job to run")
+    await wait_for(lambda: srv.status(job_id)["status"] == "running", 30, "the job to run")
     assert srv.stop(signal.SIGTERM) == 0
-    state = fetchval(srv.db_url, "SELECT status FROM tori_jobs WHERE id = $1::uuid", job_id)
+    state = await fetchval(srv.db_url, "SELECT status FROM tori_jobs WHERE id = $1::uuid", job_id)
     assert state == "succeeded"
 
 
-def test_sigterm_past_grace_gives_the_job_back(start_server: StartServer) -> None:
-    srv = start_server(TORI_TEST_HOOKS="1", TORI_SHUTDOWN_GRACE_S="1")
+async def test_sigterm_past_grace_gives_the_job_back(start_server: StartServer) -> None:
+    srv = await start_server(TORI_TEST_HOOKS="1", TORI_SHUTDOWN_GRACE_S="1")
     db_url = srv.db_url
     job_id = srv.upload(hooked("slow")).json()["job_id"]
-    wait_for(lambda: status(srv, job_id)["status"] == "running", 30, "the job to run")
+    await wait_for(lambda: srv.status(job_id)["status"] == "running", 30, "the job to run")
     assert srv.stop(signal.SIGTERM) == 0
-    assert fetchval(db_url, "SELECT status FROM tori_jobs WHERE id = $1::uuid", job_id) == "queued"
-    again = start_server(db_url=db_url, TORI_TEST_HOOKS="1", TORI_STORAGE_DIR=str(srv.storage))
-    job = again.wait_job(job_id)
-    assert job["status"] == "succeeded" and job["attempts"] == 2
+    assert (
+        await fetchval(db_url, "SELECT status FROM tori_jobs WHERE id = $1::uuid", job_id)
+        == "queued"
+    )
+    again = await start_server(
+        db_url=db_url, TORI_TEST_HOOKS="1", TORI_STORAGE_DIR=str(srv.storage)
+    )
+    job = await again.wait_job(job_id)
+    assert job["status"] == "succeeded" and job["attempts"] == 1  # shutdown: attempt refunded
 
 
 def pg_ctl(pgdata: Path, *args: str) -> None:
@@ -174,24 +189,25 @@ def pg_ctl(pgdata: Path, *args: str) -> None:
     _commands.pg_ctl(["-w", *args], pgdata=pgdata, user=user, timeout=60)
 
 
-def test_database_restart_503_then_recovers_by_itself(data_dir: Path) -> None:
-    srv = Server("", data_dir).wait_ready(timeout=180)  # embedded Postgres, owned by the service
+async def test_database_restart_503_then_recovers_by_itself(data_dir: Path) -> None:
+    # Embedded Postgres, owned by the service.
+    srv = await Server("", data_dir).wait_ready(timeout=180)
     pgdata = data_dir / "pg"
     try:
-        before = srv.wait_job(srv.upload(prose_pdf(1)).json()["job_id"])
+        before = await srv.wait_job(srv.upload(prose_pdf(1)).json()["job_id"])
         assert before["status"] == "succeeded"
         with connect(ws_url(srv, "/ws")) as ws:
             pg_ctl(pgdata, "stop", "-m", "fast")
             down = srv.client.get(f"/jobs/{before['job_id']}")
             assert down.status_code == 503 and down.json()["error"]["code"] == "unavailable"
-            files = sorted(p for p in srv.storage.rglob("*") if p.is_file())
+            files = storage_files(srv)
             refused = srv.upload(prose_pdf(3))
             assert refused.status_code == 503
-            assert sorted(p for p in srv.storage.rglob("*") if p.is_file()) == files
+            assert storage_files(srv) == files
             assert srv.client.get("/readyz").status_code == 503
 
             pg_ctl(pgdata, "start", "-o", '-h ""', "-o", f"-k {pgdata}", "-l", str(pgdata / "log"))
-            wait_for(lambda: srv.client.get("/readyz").status_code == 200, 60, "recovery")
+            await wait_for(lambda: srv.client.get("/readyz").status_code == 200, 60, "recovery")
             after = srv.upload(prose_pdf(2))
             assert after.status_code == 202
             job_id = after.json()["job_id"]

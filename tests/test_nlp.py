@@ -44,8 +44,34 @@ def test_keyphrases_are_content_word_runs(full: Language) -> None:
     assert "analytical engine" in phrases  # "the Analytical Engine" without "the"
     assert "ada lovelace" in phrases  # an entity is a phrase of its own: not "ada lovelace worked"
     assert not any(p.split()[0] in ("the", "a", "in", "with") for p in phrases)
-    counts = [k["count"] for k in nlp.annotate(full, PAGES)["keyphrases"]]
-    assert counts == sorted(counts, reverse=True)
+
+
+def test_keyphrases_rank_terms_before_lone_lowercase_words(blank: Language) -> None:
+    page = (
+        "The heat pump was written up. The heat pump gives heat. Engineers wrote that the "
+        "office building needs a heat pump. The office building was written about."
+    )
+    ranked = [k["text"] for k in nlp.annotate(blank, [page])["keyphrases"]]
+    assert ranked[0] == "heat pump"  # three times; "written" twice, but a lone lowercase word
+    assert ranked.index("written") > ranked.index("office building")
+
+
+def test_keyphrases_bridge_of_and_de() -> None:
+    french = nlp.blank_pipeline("fr")[0]
+    page = "Les réseaux de neurones apprennent. Les réseaux de neurones sont utiles."
+    phrases = {k["text"] for k in nlp.annotate(french, [page])["keyphrases"]}
+    assert "réseaux de neurones" in phrases
+
+
+def test_german_text_uses_german_stop_words() -> None:
+    german = nlp.blank_pipeline("de")[0]
+    page = (
+        "Ein Weg ist eine Folge von Knoten und Kanten, und der Graph sei zusammenhängend, "
+        "wenn je zwei Knoten mit einem Weg verbunden sind. Der Weg ist kurz."
+    )
+    phrases = {k["text"] for k in nlp.annotate(german, [page])["keyphrases"]}
+    assert not phrases & {"und", "sei", "ist", "mit", "der", "ein"}
+    assert {"knoten", "weg"} <= phrases
 
 
 def test_stats_and_chunks(full: Language) -> None:
@@ -97,3 +123,41 @@ def test_blank_pipeline_has_no_entities_but_keyphrases(blank: Language) -> None:
 def test_unknown_model_is_an_error_naming_the_fix() -> None:
     with pytest.raises(ModelError, match=r"pip install"):
         nlp.resolve_model("en_core_web_nonexistent")
+
+
+# --- one pipeline per language ----------------------------------------------------------------
+
+
+def test_per_language_setting_is_parsed_and_checked() -> None:
+    installed = nlp.resolve_model("auto")
+    assert nlp.parse_setting("auto") == {} and nlp.parse_setting(installed) == {}
+    assert nlp.parse_setting(f"en={installed}, FR=fr_pkg") == {"en": installed, "fr": "fr_pkg"}
+    assert nlp.resolve_model(f" en = {installed} ") == f"en={installed}"
+    with pytest.raises(ModelError, match=r"fr_core_news_sm.*not an installed"):
+        nlp.resolve_model(f"en={installed},fr=fr_core_news_sm")
+    with pytest.raises(ModelError, match="language=package"):
+        nlp.resolve_model("en=")
+
+
+def test_models_give_each_language_its_pipeline() -> None:
+    models = nlp.Models("auto")
+    english = models.get("en")
+    assert english.entities and english.info.model in nlp.AUTO_MODELS
+    assert models.get(None) is english  # undetected: the default (English) pipeline
+    german = models.get("de")
+    assert not german.entities and german.info.model == "blank:de"
+    assert german.nlp.vocab["und"].is_stop
+    assert models.get("de") is german  # loaded once
+    # A language whose tokenizer needs another package (Japanese: sudachipy) falls back.
+    assert models.get("ja").info.model in ("blank:ja", "blank:xx")
+
+
+def test_blank_setting_never_loads_a_model() -> None:
+    models = nlp.Models("blank:en")
+    assert models.blank and not models.get("en").entities
+    assert models.get("fr").info.model == "blank:fr"
+
+
+def test_auto_finds_installed_models_per_language() -> None:
+    assert nlp.installed_model("en") in nlp.AUTO_MODELS
+    assert nlp.installed_model("de") is None  # no German pipeline is installed (none on PyPI)

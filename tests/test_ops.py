@@ -9,13 +9,13 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
+from tori_ingest.core.settings import Settings
+from tori_ingest.store.db import create_pool
 from tori_ingest.store.storage import Storage
 from tori_ingest.worker import maintenance as retention
 
@@ -25,8 +25,8 @@ from .pdfs import prose_pdf
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_metrics_expose_the_families(server: Server) -> None:
-    job = server.wait_job(server.upload(prose_pdf(2)).json()["job_id"])
+async def test_metrics_expose_the_families(server: Server) -> None:
+    job = await server.wait_job(server.upload(prose_pdf(2)).json()["job_id"])
     assert job["status"] == "succeeded"
     text = server.client.get("/metrics").text
     for family in (
@@ -51,23 +51,25 @@ def test_metrics_expose_the_families(server: Server) -> None:
     assert pages >= 2
 
 
-def test_worker_only_copy_serves_metrics_on_its_port(start_server: StartServer) -> None:
+async def test_worker_only_copy_serves_metrics_on_its_port(start_server: StartServer) -> None:
     port = free_port()
-    start_server("worker", ready=False, TORI_METRICS_PORT=str(port))
+    await start_server("worker", ready=False, TORI_METRICS_PORT=str(port))
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
-        except httpx.TransportError:
-            return False
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probes:
 
-    wait_for(ready, 90, "the worker's probe port")
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    assert "tori_pool_processes 2.0" in text and "tori_queue_depth" in text
-    assert httpx.get(f"http://127.0.0.1:{port}/jobs").status_code == 404  # probes only
+        async def ready() -> bool:
+            try:
+                return (await probes.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await wait_for(ready, 90, "the worker's probe port")
+        text = (await probes.get("/metrics")).text
+        assert "tori_pool_processes 2.0" in text and "tori_queue_depth" in text
+        assert (await probes.get("/jobs")).status_code == 404  # probes only
 
 
-def test_logs_are_json_lines_with_request_and_job_ids(server: Server) -> None:
+async def test_logs_are_json_lines_with_request_and_job_ids(server: Server) -> None:
     secret_sentence = "Ada Lovelace worked with Charles Babbage"
     r = server.client.post(
         "/jobs",
@@ -75,7 +77,7 @@ def test_logs_are_json_lines_with_request_and_job_ids(server: Server) -> None:
         files={"file": ("log.pdf", prose_pdf(1, title="logs"))},
     )
     job_id = r.json()["job_id"]
-    server.wait_job(job_id)
+    await server.wait_job(job_id)
     lines = [json.loads(line) for line in server.log_path.read_text().splitlines() if line.strip()]
     assert all({"ts", "level", "logger", "msg"} <= set(line) for line in lines)
     assert any(
@@ -88,16 +90,16 @@ def test_logs_are_json_lines_with_request_and_job_ids(server: Server) -> None:
     assert secret_sentence not in server.log_path.read_text()
 
 
-def test_retention_purges_old_results_and_unused_files(server: Server) -> None:
+async def test_retention_purges_old_results_and_unused_files(server: Server) -> None:
     data = prose_pdf(1, title="old")
-    old = server.wait_job(server.upload(data).json()["job_id"])
+    old = await server.wait_job(server.upload(data).json()["job_id"])
     shared = prose_pdf(2, title="shared")
-    old_shared = server.wait_job(server.upload(shared).json()["job_id"])
+    old_shared = await server.wait_job(server.upload(shared).json()["job_id"])
     recent = server.client.post(
         "/jobs", params={"reprocess": "true"}, files={"file": ("s.pdf", shared)}
     ).json()["job_id"]
-    assert server.wait_job(recent)["status"] == "succeeded"
-    fetchval(
+    assert (await server.wait_job(recent))["status"] == "succeeded"
+    await fetchval(
         server.db_url,
         "UPDATE tori_jobs SET finished_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])",
         [old["job_id"], old_shared["job_id"]],
@@ -106,34 +108,34 @@ def test_retention_purges_old_results_and_unused_files(server: Server) -> None:
     shared_file = server.storage / Storage.key_for(old_shared["document"]["sha256"])
     assert old_file.exists() and shared_file.exists()
 
-    async def purge() -> dict[str, int]:
-        db = await asyncpg.create_pool(server.db_url, min_size=1, max_size=2)
-        try:
-            return await retention.purge(db, Storage(server.storage), days=30)
-        finally:
-            await db.close()
-
-    counts = asyncio.run(purge())
-    assert counts["jobs"] == 2
-    assert not old_file.exists()
-    assert shared_file.exists()  # still used by the recent job
-    gone = server.client.get(f"/jobs/{old['job_id']}/result")
-    assert gone.status_code == 410 and gone.json()["error"]["code"] == "expired"
-    assert server.client.get(f"/jobs/{old['job_id']}").json()["status"] == "succeeded"
-    assert server.client.get(f"/jobs/{recent}/result").status_code == 200
-    assert asyncio.run(purge())["jobs"] == 0  # nothing left to do: batches end
+    db = await create_pool(server.db_url, max_size=2)
+    try:
+        counts = await retention.purge(db, Storage(server.storage), days=30)
+        assert counts["jobs"] == 2
+        assert not old_file.exists()
+        assert shared_file.exists()  # still used by the recent job
+        gone = server.client.get(f"/jobs/{old['job_id']}/result")
+        assert gone.status_code == 410 and gone.json()["error"]["code"] == "expired"
+        assert server.status(old["job_id"])["status"] == "succeeded"
+        assert server.client.get(f"/jobs/{recent}/result").status_code == 200
+        again = await retention.purge(db, Storage(server.storage), days=30)
+        assert again["jobs"] == 0  # nothing left to do: batches end
+    finally:
+        await db.close()
 
 
-def test_two_copies_share_the_work_and_run_each_job_once(start_server: StartServer) -> None:
-    a = start_server(TORI_POOL_SIZE="1")
-    b = start_server(db_url=a.db_url, TORI_POOL_SIZE="1", TORI_STORAGE_DIR=str(a.storage))
+async def test_two_copies_share_the_work_and_run_each_job_once(
+    start_server: StartServer,
+) -> None:
+    a = await start_server(TORI_POOL_SIZE="1")
+    b = await start_server(db_url=a.db_url, TORI_POOL_SIZE="1", TORI_STORAGE_DIR=str(a.storage))
     ids = [
         (a if i % 2 else b).upload(prose_pdf(1 + i % 3, title=f"copy {i}")).json()["job_id"]
         for i in range(16)
     ]
-    jobs = [a.wait_job(i) for i in ids]
+    jobs = [await a.wait_job(i) for i in ids]
     assert all(j["status"] == "succeeded" and j["attempts"] == 1 for j in jobs)
-    assert fetchval(
+    assert await fetchval(
         a.db_url, "SELECT count(*) FROM tori_results WHERE job_id = ANY($1::uuid[])", ids
     ) == len(ids)
 
@@ -149,23 +151,29 @@ def test_two_copies_share_the_work_and_run_each_job_once(start_server: StartServ
     assert not ran_a & ran_b and (ran_a | ran_b) >= set(ids)
 
 
-def test_migrate_from_two_copies_at_once(empty_db_url: str) -> None:
+async def test_migrate_from_two_copies_at_once(empty_db_url: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORI_")}
     env["DATABASE_URL"] = empty_db_url
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tori_ingest", "migrate"],
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tori_ingest",
+            "migrate",
             env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         for _ in range(2)
     ]
-    outs = [p.communicate(timeout=120) for p in procs]
+    async with asyncio.timeout(120):
+        outs = [
+            (out.decode(), err.decode())
+            for out, err in await asyncio.gather(*(p.communicate() for p in procs))
+        ]
     assert [p.returncode for p in procs] == [0, 0], outs
     assert sum("applied" in out for out, _ in outs) == 1
-    versions = fetchval(empty_db_url, "SELECT count(*) FROM tori_migrations")
+    versions = await fetchval(empty_db_url, "SELECT count(*) FROM tori_migrations")
     assert versions == len(list((ROOT / "sql").glob("*.sql"))) + 1
 
 
@@ -180,8 +188,7 @@ def test_procfile_is_as_specified() -> None:
 
 
 def test_example_env_documents_every_setting() -> None:
-    with (ROOT / "config" / "defaults.toml").open("rb") as f:
-        names = set(tomllib.load(f))
+    names = {name.upper() for name in Settings.model_fields}  # config/defaults.toml is gone
     example = (ROOT / "config" / "example.env").read_text()
     documented = set(re.findall(r"^([A-Z_]+)=", example, re.M))
     assert names == documented

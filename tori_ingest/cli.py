@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import os
 import sys
@@ -15,19 +14,8 @@ from typing import Any
 from tori_ingest import __version__
 from tori_ingest.core import logs
 from tori_ingest.core.errors import StartupError
-from tori_ingest.core.settings import Settings, SettingsError, example_env
+from tori_ingest.core.settings import Settings, SettingsError, example_env, is_loopback
 from tori_ingest.core.vocab import Lane, Status
-
-LOOPBACK_NAMES = ("localhost",)
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--password", default=None, help="password for encrypted PDFs")
     submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
 
-    bench = sub.add_parser("bench", help="measure throughput, efficiency, latencies, queue overhead and memory on this machine")
+    bench = sub.add_parser(
+        "bench",
+        help="measure throughput, efficiency, latencies, queue overhead and memory on this machine",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.add_argument("--url", default=None, help="Postgres to use (default: embedded)")
     bench.add_argument("--corpus", default=None, help="folder of PDFs (default: generated)")
@@ -78,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--pool-size", type=int, default=0, help="default $TORI_POOL_SIZE")
     bench.add_argument("--long-jobs", type=int, default=2000, help="jobs of the memory run")
     bench.add_argument("--samples", type=int, default=200, help="latency samples")
+    bench.add_argument(
+        "--quality",
+        action="store_true",
+        help="measure text quality instead (generated documents with known text)",
+    )
 
     status = sub.add_parser("status", help="one job, or job counts by state (reads the database)")
     status.add_argument("job_id", nargs="?")
@@ -123,20 +119,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         host = args.host or settings.tori_host
         port = args.port if args.port is not None else settings.port
-        if (
-            not _is_loopback(host)
-            and not settings.api_tokens
-            and not (args.insecure or settings.tori_insecure)
-        ):
-            print(
-                f"tori-ingest: refusing to listen on {host} without auth: set TORI_API_TOKENS, "
-                "or pass --insecure (TORI_INSECURE=1) if something in front of it authenticates",
-                file=sys.stderr,
-            )
+        if not _bind_allowed(host, settings, args.insecure):
             return 2
         if not args.no_worker:
             _check_model(settings)
     elif args.command == "worker":
+        if settings.tori_metrics_port and not _bind_allowed(settings.tori_host, settings, False):
+            return 2
         _check_model(settings)
 
     url, embedded = database_url(settings)
@@ -154,6 +143,18 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _bind_allowed(host: str, settings: Settings, insecure: bool) -> bool:
+    """Beyond loopback only with auth on, or when told something in front authenticates."""
+    if is_loopback(host) or settings.api_tokens or insecure or settings.tori_insecure:
+        return True
+    print(
+        f"tori-ingest: refusing to listen on {host} without auth: set TORI_API_TOKENS, "
+        "or pass --insecure (TORI_INSECURE=1) if something in front of it authenticates",
+        file=sys.stderr,
+    )
+    return False
 
 
 def _check_model(settings: Settings) -> None:
@@ -229,22 +230,22 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
 async def _status(url: str, job_id: str | None) -> int:
     import uuid
 
-    from tori_ingest.store import jobs
+    from tori_ingest.store import views
     from tori_ingest.store.db import create_pool
 
     db = await create_pool(url, min_size=1, max_size=2)
     try:
         if job_id:
             try:
-                row = await jobs.get(db, uuid.UUID(job_id))
+                row = await views.get(db, uuid.UUID(job_id))
             except ValueError:
                 row = None
             if row is None:
                 print(f"tori-ingest: no such job {job_id}", file=sys.stderr)
                 return 1
-            print(jobs.view(row).model_dump_json(indent=2))
+            print(views.view(row).model_dump_json(indent=2))
             return 0
-        print((await jobs.counts(db)).model_dump_json(indent=2))
+        print((await views.counts(db)).model_dump_json(indent=2))
         return 0
     finally:
         await db.close()

@@ -24,7 +24,7 @@ import uvicorn
 
 from tori_ingest import __version__
 from tori_ingest.core.errors import StartupError
-from tori_ingest.core.settings import Settings, mask_url
+from tori_ingest.core.settings import Settings, is_loopback, mask_url
 from tori_ingest.http.app import build_app, build_probe_app
 from tori_ingest.http.context import Context
 from tori_ingest.http.events import EventHub
@@ -50,8 +50,8 @@ class Resources:
     pool: Pool | None
     hub: EventHub | None
 
-    def http(self) -> Context:
-        return Context(self.settings, self.db, self.storage, self.pool, self.hub)
+    def http(self, local_only: bool = False) -> Context:
+        return Context(self.settings, self.db, self.storage, self.pool, self.hub, local_only)
 
     def worker(self) -> WorkerContext:
         assert self.pool is not None
@@ -127,7 +127,8 @@ async def _until_signal() -> None:
 
 async def serve(settings: Settings, url: str, *, host: str, port: int, worker: bool) -> None:
     async with open_resources(settings, url, with_pool=worker, with_events=True) as res:
-        server = _Server(_uvicorn_config(build_app(res.http()), host, port))
+        local_only = not settings.api_tokens and is_loopback(host)
+        server = _Server(_uvicorn_config(build_app(res.http(local_only)), host, port))
         running = [asyncio.create_task(server.serve(), name="http")]
         if worker:
             running.append(asyncio.create_task(run_worker(res.worker(), url), name="worker"))

@@ -169,15 +169,20 @@ def main(args: Any) -> int:
         if not args.json:
             print(text, file=sys.stderr, flush=True)
 
-    figures = run(
-        Path(args.corpus) if args.corpus else None,
-        model,
-        pool_size,
-        args.url,
-        args.long_jobs,
-        args.samples,
-        log,
-    )
+    if getattr(args, "quality", False):
+        from tori_ingest.bench import quality
+
+        figures = quality.run(model, pool_size, log=log)
+    else:
+        figures = run(
+            Path(args.corpus) if args.corpus else None,
+            model,
+            pool_size,
+            args.url,
+            args.long_jobs,
+            args.samples,
+            log,
+        )
     if args.json:
         print(json.dumps(figures))
     else:

@@ -31,6 +31,25 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "color_message",
 }
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+# Secrets that can ride in a URL (a WebSocket's ?token=, a browser's ?ticket=, a DSN's password)
+_SECRET_IN_URL = re.compile(r"(?i)([?&;](?:token|ticket|password|secret)=)[^&\s\"';]+")
+
+
+def redact(text: str) -> str:
+    """`?token=abc` → `?token=***` (and ticket, password, secret)."""
+    return _SECRET_IN_URL.sub(r"\1***", text)
+
+
+class RedactSecrets(logging.Filter):
+    """On every record (uvicorn's access and WebSocket lines included): no secret in a URL
+    reaches a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 @contextlib.contextmanager
@@ -89,6 +108,7 @@ class ConsoleFormatter(logging.Formatter):
 def setup(fmt: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
+    handler.addFilter(RedactSecrets())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -37,3 +37,21 @@ POOL_SIZE = Gauge("tori_pool_processes", "Pool processes configured in this work
 POOL_STARTS = Counter("tori_pool_process_starts_total", "Pool processes started (incl. recycled)")
 JOBS_BY_STATE = Gauge("tori_jobs", "Jobs by state and lane (whole system)", ["status", "lane"])
 QUEUE_DEPTH = Gauge("tori_queue_depth", "Jobs waiting to run, by lane (whole system)", ["lane"])
+WEBHOOK_ATTEMPTS = Counter(
+    "tori_webhook_attempts_total",
+    "Webhook tries by outcome (delivered, rejected = non-2xx, error = no answer, refused)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "tori_webhook_attempt_duration_seconds",
+    "Time of one webhook try",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WEBHOOK_LATENCY = Histogram(
+    "tori_webhook_delivery_latency_seconds",
+    "From a job's terminal state to its webhook's 2xx, retries included",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300, 3600, 6 * 3600, 24 * 3600),
+)
+WEBHOOK_DELIVERIES = Gauge(
+    "tori_webhook_deliveries", "Webhook deliveries by state (whole system)", ["state"]
+)

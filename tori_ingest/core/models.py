@@ -86,6 +86,7 @@ class JobView(Model):
     job_id: str
     status: Status
     lane: Lane
+    owner_ref: str | None = Field(None, description="the app's own tag (metadata, not access)")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -106,6 +107,16 @@ class Accepted(Model):
     status: Status
     deduplicated: bool
     links: Links
+    ticket: str | None = Field(
+        None, description="reads this job only, with no token (for a browser); null: auth off"
+    )
+
+
+class Erased(Model):
+    """DELETE /jobs/{id}?erase=true: the document is gone; the job now answers 410."""
+
+    job_id: str
+    erased: Literal[True] = True
 
 
 class JobList(Model):
@@ -116,6 +127,7 @@ class JobList(Model):
 class ByReference(Model):
     """POST /jobs with a JSON body: files already under the import root."""
 
+    owner_ref: str | None = Field(None, max_length=MAX_TEXT_FIELD)
     path: str | None = None
     paths: list[str] | None = Field(None, description=f"at most {MAX_PATHS}")
     priority: Lane = Lane.BULK
@@ -161,6 +173,10 @@ class Page(Model):
     number: int
     text: str
     chars: int
+    removed: list[str] = Field(
+        default_factory=list,
+        description="lines cleaning took off this page (running headers, footers, page numbers)",
+    )
 
 
 class Entity(Model):
@@ -199,6 +215,9 @@ class Metadata(Model):
     producer: str | None
     created: str | None
     encrypted: bool
+    language: str | None = Field(
+        None, description="ISO 639-1 code of the document's main language; null if undetectable"
+    )
 
 
 class Processed(Model):

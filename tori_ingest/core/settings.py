@@ -7,6 +7,7 @@ derived from this class, and tests keep them in step.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tori_ingest.core import webhooks
 
 
 class SettingsError(ValueError):
@@ -55,7 +58,20 @@ class Settings(BaseSettings):
     tori_shutdown_grace_s: int = Field(25, ge=0, description="SIGTERM grace for in-flight jobs")
     tori_retention_days: int = Field(30, ge=1, description="files/results purge (410 expired)")
     tori_api_tokens: SecretStr | None = Field(
-        None, description="comma-separated bearer tokens; unset: no auth"
+        None, description="comma-separated bearer tokens, `name:secret` (bare secret: default)"
+    )
+    tori_admin_tokens: str = Field("", description="token names that see every job")
+    tori_secret_key: SecretStr | None = Field(
+        None, description="signs job tickets; unset: derived from TORI_API_TOKENS"
+    )
+    tori_ticket_ttl_s: int = Field(3600, ge=1, description="lifetime of a job ticket")
+    tori_rate_limit: str | None = Field(
+        None,
+        pattern=r"^\d+/(second|minute|hour)$",
+        description="requests per token across all copies, e.g. 60/minute; unset: off",
+    )
+    tori_bulk_backlog_max: int = Field(
+        200_000, ge=1, description="queued bulk jobs beyond which bulk submits get 429"
     )
     tori_cors_origins: str = Field("", description="comma-separated allowed origins")
     tori_auto_migrate: bool | None = Field(
@@ -71,6 +87,15 @@ class Settings(BaseSettings):
     tori_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="/metrics and probes port for `worker`; unset: none"
     )
+    tori_webhook_url: str | None = Field(
+        None, description="callback for every job (captured at submit); unset: per-job only"
+    )
+    tori_webhook_secret: SecretStr | None = Field(
+        None, description="whsec_... key signing webhooks (Standard Webhooks); several: rotation"
+    )
+    tori_webhook_allow_private: bool = Field(
+        False, description="allow callbacks to loopback/private/link-local (never metadata)"
+    )
     tori_test_hooks: bool = Field(False, description="test-only behaviours; never in production")
 
     @model_validator(mode="before")
@@ -79,6 +104,20 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and "tori_log_level" in data:
             data = {**data, "tori_log_level": str(data["tori_log_level"]).upper()}
         return data
+
+    @model_validator(mode="after")
+    def _webhooks(self) -> Settings:
+        """Webhook settings that cannot work are refused at start (never echoing the key)."""
+        if self.tori_webhook_secret is not None:
+            webhooks.parse_secrets(self.tori_webhook_secret.get_secret_value())
+        if self.tori_webhook_url is not None:
+            if self.tori_webhook_secret is None:
+                raise ValueError("TORI_WEBHOOK_URL needs TORI_WEBHOOK_SECRET (webhooks are signed)")
+            try:
+                webhooks.check_url(self.tori_webhook_url, allow_private=self.webhook_allow_private)
+            except webhooks.CallbackRefused as exc:
+                raise ValueError(f"TORI_WEBHOOK_URL: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:
@@ -149,8 +188,39 @@ class Settings(BaseSettings):
         return [t.strip() for t in raw.split(",") if t.strip()]
 
     @property
+    def named_tokens(self) -> dict[str, str]:
+        """secret → owner name (`name:secret`; a bare secret is named `default`)."""
+        out: dict[str, str] = {}
+        for item in self.api_tokens:
+            name, sep, secret = item.partition(":")
+            out[secret if sep else name] = name if sep else "default"
+        return out
+
+    @property
+    def admin_names(self) -> frozenset[str]:
+        return frozenset(n.strip() for n in self.tori_admin_tokens.split(",") if n.strip())
+
+    @property
+    def rate_limit(self) -> tuple[int, int] | None:
+        """(requests, window seconds), or None when off."""
+        if not self.tori_rate_limit:
+            return None
+        count, _, unit = self.tori_rate_limit.partition("/")
+        return int(count), {"second": 1, "minute": 60, "hour": 3600}[unit]
+
+    @property
     def cors_origins(self) -> list[str]:
         return [o.strip() for o in self.tori_cors_origins.split(",") if o.strip()]
+
+    @property
+    def webhook_allow_private(self) -> bool:
+        return self.tori_webhook_allow_private
+
+    @property
+    def webhook_keys(self) -> list[bytes]:
+        """The signing keys (several while rotating); [] when webhooks cannot be signed."""
+        secret = self.tori_webhook_secret
+        return webhooks.parse_secrets(secret.get_secret_value()) if secret else []
 
     @property
     def log_format(self) -> str:
@@ -164,11 +234,27 @@ class Settings(BaseSettings):
             if name == "database_url" and value is not None:
                 value = mask_url(value.get_secret_value())
             elif name == "tori_api_tokens" and value is not None:
-                value = f"<{len(self.api_tokens)} token(s)>"
+                names = ", ".join(self.named_tokens.values())
+                value = f"<{len(self.api_tokens)} token(s): {names}>"
+            elif name == "tori_webhook_url" and value is not None:
+                value = mask_url(value)
+            elif isinstance(value, SecretStr):  # tori_secret_key, tori_webhook_secret
+                value = "<set>"
             elif isinstance(value, Path):
                 value = str(value)
             out[name.upper()] = value
         return out
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1 (brackets allowed): reachable from this machine only."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def example_env() -> str:

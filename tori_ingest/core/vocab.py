@@ -80,6 +80,29 @@ class ErrorCode(StrEnum):
     NOT_READY = ("not_ready", 409, True, False)
     EXPIRED = ("expired", 410, False, False)
     UNAVAILABLE = ("unavailable", 503, True, False)
+    RATE_LIMITED = ("rate_limited", 429, True, False)
 
 
 JOB_CODES = frozenset(c for c in ErrorCode if c.job)
+
+
+class DeliveryState(StrEnum):
+    """A webhook delivery: pending (being tried, or waiting for its next try) → delivered |
+    failed (refused address, or no 2xx within the retry window) | cancelled (job erased)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class EventType(StrEnum):
+    """The `type` of a webhook: one per terminal status."""
+
+    JOB_SUCCEEDED = "job.succeeded"
+    JOB_FAILED = "job.failed"
+    JOB_CANCELLED = "job.cancelled"
+
+    @classmethod
+    def of(cls, status: Status) -> EventType:
+        return cls(f"job.{status}")

@@ -20,6 +20,7 @@ from tori_ingest.core.models import (
     MAX_IDEMPOTENCY_KEY,
     Accepted,
     ByReference,
+    Erased,
     EventError,
     Health,
     JobEvent,
@@ -30,14 +31,11 @@ from tori_ingest.core.models import (
     RetryRequest,
 )
 from tori_ingest.core.vocab import ErrorCode, Lane
-from tori_ingest.http import metrics, probes, routes, ws
+from tori_ingest.http import docs, metrics, probes, routes, ws
+from tori_ingest.http.auth import Auth
 from tori_ingest.http.context import Context
-from tori_ingest.http.middleware import (
-    BearerAuth,
-    RequestContext,
-    http_error_handler,
-    tori_error_handler,
-)
+from tori_ingest.http.limits import RateLimit
+from tori_ingest.http.middleware import RequestContext, http_error_handler, tori_error_handler
 from tori_ingest.http.openapi import Endpoint, Op, Raw, document
 
 E = ErrorCode
@@ -50,13 +48,14 @@ class UploadForm(BaseModel):
     file: bytes = Field(description="a PDF; repeat the field for several jobs")
     priority: Lane = Lane.INTERACTIVE
     password: str | None = Field(None, description="for encrypted PDFs")
+    owner_ref: str | None = Field(None, description="the app's own tag, e.g. its user id")
 
 
 SUBMIT = Op(
     "Submit PDFs (upload, or by reference to TORI_IMPORT_DIR); one file answers an object, "
     "several a list",
     {202: Accepted | list[Accepted], 200: Accepted | list[Accepted]},
-    (E.BAD_REQUEST, E.EMPTY_FILE, E.IDEMPOTENCY_CONFLICT, E.TOO_LARGE, E.NOT_A_PDF),
+    (E.BAD_REQUEST, E.EMPTY_FILE, E.IDEMPOTENCY_CONFLICT, E.TOO_LARGE, E.NOT_A_PDF, E.RATE_LIMITED),
     query=routes.SubmitQuery,
     headers={"Idempotency-Key": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY}},
     body={"multipart/form-data": UploadForm, "application/json": ByReference},
@@ -75,13 +74,21 @@ ENDPOINTS = [
         ),
     ),
     Endpoint(
-        "/jobs/{job_id}", "GET", routes.get_job, Op("A job's state", {200: JobView}, (E.NOT_FOUND,))
+        "/jobs/{job_id}",
+        "GET",
+        routes.get_job,
+        Op("A job's state", {200: JobView}, (E.NOT_FOUND, E.EXPIRED)),
     ),
     Endpoint(
         "/jobs/{job_id}",
         "DELETE",
         routes.cancel_job,
-        Op("Cancel (a no-op for an ended job)", {200: JobView}, (E.NOT_FOUND,)),
+        Op(
+            "Cancel (a no-op for an ended job); ?erase=true also deletes the document",
+            {200: JobView | Erased},
+            (E.NOT_FOUND, E.EXPIRED, E.BAD_REQUEST),
+            query=routes.CancelQuery,
+        ),
     ),
     Endpoint(
         "/jobs/{job_id}/retry",
@@ -90,7 +97,7 @@ ENDPOINTS = [
         Op(
             "Re-queue a failed or cancelled job",
             {202: JobView, 200: JobView},
-            (E.BAD_REQUEST, E.NOT_FOUND),
+            (E.BAD_REQUEST, E.NOT_FOUND, E.EXPIRED, E.TOO_LARGE),
             body={"application/json": RetryRequest},
             body_required=False,
         ),
@@ -135,13 +142,27 @@ PROBES = [
     ),
     Endpoint("/metrics", "GET", metrics.metrics_endpoint, Op("Prometheus metrics", {200: TEXT})),
 ]
+HTML = Raw("text/html")
 DOCS = [
     Endpoint(
         "/openapi.json",
         "GET",
         probes.openapi_json,
-        Op("This document", {200: Raw("application/json", {"type": "object"})}),
+        Op("This document", {200: Raw("application/json", {"type": "object"})}, public=True),
     ),
+    Endpoint(
+        "/docs",
+        "GET",
+        docs.docs_page,
+        Op("Interactive API documentation", {200: HTML}, public=True),
+    ),
+    Endpoint(
+        "/docs/static/{name}",
+        "GET",
+        docs.docs_asset,
+        Op("Assets of /docs", {200: Raw("application/octet-stream")}, (E.NOT_FOUND,), public=True),
+    ),
+    Endpoint("/", "GET", docs.home, Op("Redirects to /docs", {307: HTML}, public=True)),
 ]
 
 
@@ -182,8 +203,11 @@ def _starlette(
 ) -> Starlette:
     """The app around `endpoints`: auth innermost, the error envelope everywhere."""
     auth = bool(context.settings.api_tokens)
-    if auth:
-        middleware = [*middleware, Middleware(BearerAuth, tokens=context.settings.api_tokens)]
+    middleware = [
+        *middleware,
+        Middleware(Auth, settings=context.settings, local_only=context.local_only),
+        Middleware(RateLimit, settings=context.settings, db=context.db),
+    ]
     handlers: dict[Any, Any] = {ToriError: tori_error_handler, HTTPException: http_error_handler}
     app = Starlette(routes=_routes(endpoints), middleware=middleware, exception_handlers=handlers)
     app.state.ctx = context

@@ -7,13 +7,16 @@ through `PoolState` (is it warm, how big), for `/readyz`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 import asyncpg
 from starlette.requests import HTTPConnection
 
 from tori_ingest.core.settings import Settings
+from tori_ingest.http.auth import Tickets
 from tori_ingest.http.events import EventHub
+from tori_ingest.http.limits import Admission
 from tori_ingest.store.storage import Storage
 
 
@@ -32,6 +35,16 @@ class Context:
     storage: Storage
     pool: PoolState | None = None
     hub: EventHub | None = None
+    local_only: bool = False  # auth off on a loopback bind: refuse non-local Host/Origin
+
+    @cached_property
+    def tickets(self) -> Tickets | None:
+        """Job tickets are issued only with auth on (with auth off anyone may read a job)."""
+        return Tickets(self.settings) if self.settings.api_tokens else None
+
+    @cached_property
+    def admission(self) -> Admission:
+        return Admission(self.settings)
 
 
 def ctx(conn: HTTPConnection) -> Context:

@@ -35,12 +35,17 @@ class Subscriber(Protocol):
     async def resync(self) -> None: ...
 
 
-async def snapshots(db: asyncpg.Pool, job_ids: Iterable[str]) -> dict[str, JobEvent]:
-    """The current state of each job, exactly as its next NOTIFY would carry it."""
+async def snapshots(
+    db: asyncpg.Pool, job_ids: Iterable[str], owner: str | None = None
+) -> dict[str, JobEvent]:
+    """The current state of each job, exactly as its next NOTIFY would carry it (with
+    `owner`, only that owner's jobs: the others do not exist for this subscriber)."""
     ids = [uuid.UUID(i) for i in job_ids]
     rows = await db.fetch(
-        "SELECT tori_job_event(j)::text AS event FROM tori_jobs j WHERE id = ANY($1::uuid[])",
+        "SELECT tori_job_event(j)::text AS event FROM tori_jobs j"
+        " WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR owner = $2)",
         ids,
+        owner,
     )
     events = [JobEvent.model_validate_json(r["event"]) for r in rows]
     return {e.job_id: e for e in events}
@@ -101,14 +106,25 @@ class EventHub:
                 backoff = 0.1
                 if not first:
                     self.reconnects += 1
-                    log.info("event listener reconnected; resyncing subscribers")
-                    await self._resync_all()
+                    log.info(
+                        "event listener reconnected; resyncing subscribers",
+                        extra={"event": "events.reconnected"},
+                    )
                 first = False
-                await self._watch(conn, lost)
+                # Events may have been missed while no LISTEN was active (also before the very
+                # first connect): every subscriber gets a fresh snapshot, retried until it works.
+                resync = asyncio.create_task(self._resync_all(lost), name="event-resync")
+                try:
+                    await self._watch(conn, lost)
+                finally:
+                    resync.cancel()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("event listener connection failed", extra={"error": repr(exc)})
+                log.warning(
+                    "event listener connection failed",
+                    extra={"event": "events.connect_failed", "error": type(exc).__name__},
+                )
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():
@@ -125,12 +141,25 @@ class EventHub:
                 return
             await conn.fetchval("SELECT 1", timeout=HEALTH_CHECK_S)
 
-    async def _resync_all(self) -> None:
-        subs = {sub for group in self._subs.values() for sub in group}
-        results = await asyncio.gather(*(s.resync() for s in subs), return_exceptions=True)
-        for result in results:
-            if isinstance(result, Exception):
-                log.warning("resync failed for a subscriber", extra={"error": repr(result)})
+    async def _resync_all(self, lost: asyncio.Event) -> None:
+        """Snapshot every subscriber; retry the failed ones with backoff while connected."""
+        pending = {sub for group in self._subs.values() for sub in group}
+        backoff = 0.1
+        while pending and not lost.is_set():
+            subs = list(pending)
+            results = await asyncio.gather(*(s.resync() for s in subs), return_exceptions=True)
+            failed = [
+                (s, r) for s, r in zip(subs, results, strict=True) if isinstance(r, Exception)
+            ]
+            for _, error in failed:
+                log.warning(
+                    "resync failed for a subscriber; retrying",
+                    extra={"event": "events.resync_failed", "error": type(error).__name__},
+                )
+            pending = {s for s, _ in failed}
+            if pending:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
 
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:

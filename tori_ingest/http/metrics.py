@@ -17,11 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tori_ingest.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_BY_STATE, QUEUE_DEPTH
 from tori_ingest.core.vocab import Lane, Status
-from tori_ingest.store import jobs
+from tori_ingest.store import views
 
 
 async def refresh_from_database(db: asyncpg.Pool) -> None:
-    counts = await jobs.state_counts(db)
+    counts = await views.state_counts(db)
     for status in Status:
         for lane in Lane:
             JOBS_BY_STATE.labels(status=status, lane=lane).set(counts.get((status, lane), 0))

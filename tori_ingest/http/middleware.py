@@ -6,7 +6,6 @@ the envelope and an `X-Request-ID`, and the id is on every log line of the reque
 
 from __future__ import annotations
 
-import hmac
 import logging
 import re
 import uuid
@@ -14,7 +13,6 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,7 +51,9 @@ def error_response(
 
 async def tori_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ToriError)
-    return error_response(exc.code, exc.message)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return error_response(exc.code, exc.message, headers)
 
 
 _HTTP_CODES = {
@@ -119,52 +119,3 @@ class RequestContext:
                 raise
         finally:
             request_id_var.reset(token)
-
-
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-
-
-class BearerAuth:
-    """`Authorization: Bearer <token>` on every route but the health probes.
-
-    Tokens are compared in constant time, every configured token each time; a WebSocket may
-    also pass `?token=` (browsers cannot set headers on a WebSocket).
-    """
-
-    def __init__(self, app: ASGIApp, tokens: list[str]) -> None:
-        self.app = app
-        self.tokens = [t.encode() for t in tokens]
-
-    def _allowed(self, scope: Scope) -> bool:
-        header = dict(scope.get("headers", [])).get(b"authorization", b"")
-        scheme, _, token = header.partition(b" ")
-        if scheme.lower() != b"bearer":
-            token = b""
-        if not token and scope["type"] == "websocket":
-            token = QueryParams(scope.get("query_string", b"")).get("token", "").encode()
-        if not token:
-            return False
-        matched = False
-        for known in self.tokens:
-            matched |= hmac.compare_digest(token.strip(), known)
-        return matched
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "http" and scope["method"] == "OPTIONS":  # CORS preflight
-            await self.app(scope, receive, send)
-            return
-        if self._allowed(scope):
-            await self.app(scope, receive, send)
-            return
-        if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 4401, "reason": ErrorCode.UNAUTHORIZED})
-            return
-        response = error_response(
-            ErrorCode.UNAUTHORIZED,
-            "missing or invalid bearer token",
-            headers={"WWW-Authenticate": 'Bearer realm="tori-ingest"'},
-        )
-        await response(scope, receive, send)

@@ -7,6 +7,7 @@ are both built from that table, so they cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from tori_ingest.core.vocab import ErrorCode
 
 REF = "#/components/schemas/{model}"
 # Every authenticated route may answer these, whatever it does.
-ALWAYS = (ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE)
+ALWAYS = (ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE, ErrorCode.RATE_LIMITED)
 
 
 @dataclass(frozen=True)
@@ -89,15 +90,9 @@ def _absent(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _parameters(path: str, op: Op, schemas: _Schemas) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
-    if "{job_id}" in path:
-        params.append(
-            {
-                "name": "job_id",
-                "in": "path",
-                "required": True,
-                "schema": {"type": "string", "format": "uuid"},
-            }
-        )
+    for name in re.findall(r"{(\w+)}", path):
+        schema = {"type": "string", "format": "uuid"} if name == "job_id" else {"type": "string"}
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if op.query is not None:
         query = schemas.of(op.query, "validation")
         model = schemas.components.pop(op.query.__name__, query)

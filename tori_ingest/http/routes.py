@@ -3,13 +3,16 @@ streaming, SQL and state live in their own modules."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response, StreamingResponse
 
 from tori_ingest.core import metrics
 from tori_ingest.core.errors import Refused
@@ -20,17 +23,21 @@ from tori_ingest.core.models import (
     MAX_TEXT_FIELD,
     Accepted,
     ByReference,
+    Erased,
     JobList,
     Links,
     RetryRequest,
 )
 from tori_ingest.core.vocab import ErrorCode, Lane, Status
 from tori_ingest.http import upload
+from tori_ingest.http.auth import Tickets, principal
 from tori_ingest.http.context import Context, ctx
 from tori_ingest.http.middleware import JSON
-from tori_ingest.store import intake, jobs, reference
+from tori_ingest.store import files, intake, jobs, reference, views
+from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 
 NO_SUCH_JOB = "no such job"
+MAX_JSON_BODY = 256 * 1024  # 1,000 paths of 200 characters fit
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -41,6 +48,11 @@ class ListQuery(BaseModel):
     lane: Lane | None = None
     after: uuid.UUID | None = Field(None, description="the `next` of the previous page")
     limit: int = Field(DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT)
+    owner_ref: str | None = Field(None, description="only jobs the app tagged with this")
+
+
+class CancelQuery(BaseModel):
+    erase: bool = Field(False, description="also delete the file, the result and the key")
 
 
 class ResultQuery(BaseModel):
@@ -49,6 +61,16 @@ class ResultQuery(BaseModel):
 
 class SubmitQuery(BaseModel):
     reprocess: bool = Field(False, description="run again even if this PDF has a result")
+
+
+async def read_body(request: Request, limit: int = MAX_JSON_BODY) -> bytes:
+    """A JSON body, refused (413) as soon as it passes `limit`, never read whole first."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Refused(ErrorCode.TOO_LARGE, f"the JSON body is larger than {limit >> 10} KiB")
+    return bytes(body)
 
 
 def parse(model: type[M], data: bytes | dict[str, str]) -> M:
@@ -71,9 +93,14 @@ def parse_job_id(raw: str) -> uuid.UUID:
 
 
 async def load_job(request: Request) -> asyncpg.Record:
-    row = await jobs.get(ctx(request).db, parse_job_id(request.path_params["job_id"]))
+    """The job of the path, if the caller may see it (another owner's job is a 404, never a
+    403: no existence oracle); an erased job is 410."""
+    job_id = parse_job_id(request.path_params["job_id"])
+    row = await views.get(ctx(request).db, job_id, principal(request).owner_filter)
     if row is None:
         raise Refused(ErrorCode.NOT_FOUND, NO_SUCH_JOB)
+    if row["erased_at"] is not None:
+        raise Refused(ErrorCode.EXPIRED, "the job was erased")
     return row
 
 
@@ -84,80 +111,120 @@ async def create_jobs(request: Request) -> Response:
     if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
         raise Refused(ErrorCode.BAD_REQUEST, f"Idempotency-Key is over {MAX_IDEMPOTENCY_KEY} chars")
     reprocess = parse(SubmitQuery, dict(request.query_params)).reprocess
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("application/json"):
-        return await _create_by_reference(request, c, key, reprocess)
-    form = await upload.read_form(
-        content_type, request.stream(), c.storage, c.settings.max_upload_bytes
-    )
+    if request.headers.get("content-type", "").startswith("application/json"):
+        body = parse(ByReference, await read_body(request))
+        await c.admission.check(c.db, body.priority)
+        found = await reference.collect(
+            c.settings.import_dir, body, c.settings.max_upload_bytes, c.storage
+        )
+        incoming = [
+            Incoming(f.relative.rsplit("/", 1)[-1], f.sha256, f.size, f.temp) for f in found
+        ]
+        lane, password = body.priority, _text_field(body.password, "password")
+        owner_ref = _text_field(body.owner_ref, "owner_ref")
+        extra: dict[str, object] = {"paths": [f.relative for f in found]}
+    else:
+        form = await upload.read_form(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            c.storage,
+            c.settings.max_upload_bytes,
+        )
+        incoming = [
+            Incoming(f.filename, f.writer.sha256, f.writer.size, f.writer.path) for f in form.files
+        ]
+        try:
+            if not incoming:
+                raise Refused(ErrorCode.BAD_REQUEST, "missing multipart field 'file'")
+            lane = _lane(form.fields.get("priority"), Lane.INTERACTIVE)
+            password = _text_field(form.fields.get("password"), "password")
+            owner_ref = _text_field(form.fields.get("owner_ref"), "owner_ref")
+            await c.admission.check(c.db, lane)
+        except BaseException:
+            await form.discard()
+            raise
+        extra = {}
+    who = principal(request)
+    meta = JobMeta(lane, password, who.name, owner_ref)
+    outcome = await _submit(c, incoming, meta, key, reprocess, {**extra, "owner_ref": owner_ref})
+    return _accepted(outcome, c.tickets)
+
+
+@dataclass(frozen=True)
+class JobMeta:
+    """What a request says about all of its jobs."""
+
+    lane: Lane
+    password: str | None
+    owner: str | None
+    owner_ref: str | None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A file accepted into the store's temp area, waiting for its job."""
+
+    filename: str
+    sha256: str
+    size: int
+    temp: Path
+
+
+async def _submit(
+    c: Context,
+    incoming: list[Incoming],
+    meta: JobMeta,
+    key: str | None,
+    reprocess: bool,
+    extra: dict[str, object],
+) -> intake.Outcome:
+    """Commit the files to their content addresses and create their jobs, or undo both."""
     created_files: list[str] = []
     try:
-        if not form.files:
-            raise Refused(ErrorCode.BAD_REQUEST, "missing multipart field 'file'")
-        lane = _lane(form.fields.get("priority"), Lane.INTERACTIVE)
-        password = _text_field(form.fields.get("password"), "password")
         new_jobs = []
-        for f in form.files:
-            storage_key, created = await c.storage.commit(f.writer.path, f.writer.sha256)
+        for f in incoming:
+            storage_key, created = await c.storage.commit(f.temp, f.sha256)
             if created:
                 created_files.append(storage_key)
             new_jobs.append(
                 jobs.NewJob(
-                    sha256=f.writer.sha256,
-                    filename=f.filename,
-                    bytes=f.writer.size,
-                    storage_key=storage_key,
-                    lane=lane,
-                    password=password,
+                    f.sha256,
+                    f.filename,
+                    f.size,
+                    storage_key,
+                    meta.lane,
+                    meta.password,
+                    meta.owner,
+                    meta.owner_ref,
                 )
             )
-        outcome = await intake.submit(
+        return await intake.submit(
             c.db,
             new_jobs,
             idempotency_key=key,
-            request_fingerprint=intake.fingerprint(new_jobs, {}),
+            request_fingerprint=intake.fingerprint(new_jobs, extra),
             reprocess=reprocess,
+            storage=c.storage,
+            files=[(j.storage_key, f.temp) for j, f in zip(new_jobs, incoming, strict=True)],
         )
     except BaseException:
-        await form.discard()
         await _remove_unreferenced(c, created_files)
         raise
-    return _accepted(outcome)
+    finally:
+        for f in incoming:  # copies of bytes that were already stored, kept until now
+            f.temp.unlink(missing_ok=True)
 
 
 async def _remove_unreferenced(c: Context, keys: list[str]) -> None:
-    """Undo the files a failed request stored, unless a concurrent request's job now uses one
-    (content addressing shares files). If the database cannot say, the file goes."""
+    """Undo the files a failed request stored, unless another request's job now uses one
+    (content addressing shares files): checked under the key's lock. With the database
+    unreachable no job can be inserted for it either, so the file simply goes."""
     for key in keys:
         try:
-            used = await jobs.is_stored(c.db, key)
-        except Exception:
-            used = False
-        if not used:
-            await c.storage.remove(key)
-
-
-async def _create_by_reference(
-    request: Request, c: Context, key: str | None, reprocess: bool
-) -> Response:
-    body = parse(ByReference, await request.body())
-    found = await reference.collect(c.settings.import_dir, body, c.settings.max_upload_bytes)
-    new_jobs = [
-        jobs.NewJob(
-            sha256=item.sha256,
-            filename=item.relative.rsplit("/", 1)[-1],
-            bytes=item.size,
-            storage_key=c.storage.import_key(item.relative),
-            lane=body.priority,
-            password=_text_field(body.password, "password"),
-        )
-        for item in found
-    ]
-    fingerprint = intake.fingerprint(new_jobs, {"paths": [i.relative for i in found]})
-    outcome = await intake.submit(
-        c.db, new_jobs, idempotency_key=key, request_fingerprint=fingerprint, reprocess=reprocess
-    )
-    return _accepted(outcome)
+            await files.remove_if_unused(c.db, c.storage, key)
+        except DB_UNAVAILABLE_ERRORS:
+            with contextlib.suppress(Exception):
+                await c.storage.remove(key)
 
 
 def _text_field(raw: str | None, name: str) -> str | None:
@@ -177,68 +244,91 @@ def _lane(raw: str | None, default: Lane) -> Lane:
         raise Refused(ErrorCode.BAD_REQUEST, f"priority must be one of {choices}") from None
 
 
-def _accepted(outcome: intake.Outcome) -> Response:
+def _accepted(outcome: intake.Outcome, tickets: Tickets | None) -> Response:
+    """202 (200 on a replay): one object for one file, a list for several. With auth on, each
+    carries a ticket, and `links.ws` a URL a browser can open without any token."""
     if not outcome.replayed:
         for r in outcome.rows:
             metrics.JOBS_CREATED.labels(lane=r["lane"], deduplicated=str(r["deduplicated"])).inc()
-    body = [
-        Accepted(
-            job_id=str(r["id"]),
-            status=r["status"],
-            deduplicated=r["deduplicated"],
-            links=Links.of(r["id"]),
+    body = []
+    for r in outcome.rows:
+        ticket = tickets.issue(r["id"]) if tickets is not None else None
+        links = Links.of(r["id"])
+        if ticket:
+            links = links.model_copy(update={"ws": f"{links.ws}?ticket={ticket}"})
+        body.append(
+            Accepted(
+                job_id=str(r["id"]),
+                status=r["status"],
+                deduplicated=r["deduplicated"],
+                links=links,
+                ticket=ticket,
+            )
         )
-        for r in outcome.rows
-    ]
     status = 200 if outcome.replayed else 202
     return JSON(body[0] if len(body) == 1 else body, status_code=status)
 
 
 async def get_job(request: Request) -> Response:
-    return JSON(jobs.view(await load_job(request)))
+    return JSON(views.view(await load_job(request)))
 
 
 async def cancel_job(request: Request) -> Response:
-    """Cancel; a job that already ended is left as it is (200 with its state)."""
+    """Cancel; a job that already ended is left as it is (200 with its state).
+    `?erase=true`: also take the document back (file, result, idempotency key)."""
     row = await load_job(request)
-    cancelled = await jobs.cancel(ctx(request).db, row["id"])
-    return JSON(jobs.view(cancelled or await load_job(request)))
+    c = ctx(request)
+    if parse(CancelQuery, dict(request.query_params)).erase:
+        storage_key = await jobs.erase(c.db, row["id"])
+        if storage_key is not None:
+            await files.remove_if_unused(c.db, c.storage, storage_key)
+        return JSON(Erased(job_id=str(row["id"])))
+    cancelled = await jobs.cancel(c.db, row["id"])
+    return JSON(views.view(cancelled or await load_job(request)))
 
 
 async def retry_job(request: Request) -> Response:
     """Re-queue a failed or cancelled job (202); any other state is returned as it is (200)."""
     row = await load_job(request)
+    if row["purged_at"] is not None:
+        raise Refused(ErrorCode.EXPIRED, "the job's file and result were purged; submit it again")
     password = None
     if request.headers.get("content-type", "").startswith("application/json"):
-        body = parse(RetryRequest, await request.body())
+        body = parse(RetryRequest, await read_body(request))
         password = _text_field(body.password, "password")
     requeued = await jobs.retry(ctx(request).db, row["id"], password)
     if requeued is None:
-        return JSON(jobs.view(await load_job(request)))
-    return JSON(jobs.view(requeued), status_code=202)
+        return JSON(views.view(await load_job(request)))
+    return JSON(views.view(requeued), status_code=202)
 
 
 async def get_result(request: Request) -> Response:
     query = parse(ResultQuery, dict(request.query_params))
     row = await load_job(request)
     if row["status"] != Status.SUCCEEDED:
-        raise Refused(ErrorCode.NOT_READY, f"the job is {row['status']}; no result yet")
-    db = ctx(request).db
-    if query.format == "text":
-        text = await jobs.result_text(db, row["id"])
-        if text is None:
-            raise Refused(ErrorCode.EXPIRED, "the result has been purged")
-        return PlainTextResponse(text)
-    body = await jobs.result_json(db, row["id"])
-    if body is None:
+        if Status(row["status"]).terminal:
+            why = f"the job {row['status']} ({row['error_code']}); it has no result"
+        else:
+            why = f"the job is {row['status']}; no result yet"
+        raise Refused(ErrorCode.NOT_READY, why)
+    as_text = query.format == "text"
+    chunks = await views.result_stream(ctx(request).db, row["id"], text=as_text)
+    if chunks is None:
         raise Refused(ErrorCode.EXPIRED, "the result has been purged")
-    return Response(body, media_type="application/json")
+    media = "text/plain; charset=utf-8" if as_text else "application/json"
+    return StreamingResponse(chunks, media_type=media)
 
 
 async def list_jobs(request: Request) -> Response:
     q = parse(ListQuery, dict(request.query_params))
-    rows = await jobs.list_page(
-        ctx(request).db, status=q.status, lane=q.lane, after=q.after, limit=q.limit
+    rows = await views.list_page(
+        ctx(request).db,
+        status=q.status,
+        lane=q.lane,
+        after=q.after,
+        limit=q.limit,
+        owner=principal(request).owner_filter,
+        owner_ref=q.owner_ref,
     )
-    items = [jobs.view(r) for r in rows]
+    items = [views.view(r) for r in rows]
     return JSON(JobList(jobs=items, next=items[-1].job_id if len(items) == q.limit else None))

@@ -22,6 +22,10 @@ from tori_ingest.store.storage import Storage, TempWriter
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILES = 100
 MAX_PARTS = 200
+# All files of one request together: twice the per-file cap (many small files are fine;
+# 100 x TORI_MAX_UPLOAD_MB is not), plus room for the form's fields.
+REQUEST_FILE_FACTOR = 2
+REQUEST_OVERHEAD = 1024 * 1024
 
 
 @dataclass
@@ -96,8 +100,15 @@ async def read_form(
     part = _Part()
     parts = 0
     finished = False
+    received, max_request = 0, REQUEST_FILE_FACTOR * max_file_bytes + REQUEST_OVERHEAD
     try:
         async for chunk in body:
+            received += len(chunk)
+            if received > max_request:
+                raise Refused(
+                    ErrorCode.TOO_LARGE,
+                    f"the request is larger than {max_request >> 20} MB (all files together)",
+                )
             try:
                 parser.write(chunk)
             except MultipartParseError as exc:

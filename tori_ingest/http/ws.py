@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -21,12 +22,24 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tori_ingest.core.models import MAX_SUBSCRIPTIONS, ErrorInfo, EventError, JobEvent, Subscription
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.http import events
+from tori_ingest.http.auth import principal
 from tori_ingest.http.events import EventHub
 
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024
 CLOSE_NOT_FOUND = 4404
+CLOSE_POLICY = 1008  # a client that floods us with errors it never reads
+CLOSE_TRY_LATER = 1013
+# Per-connection and per-process bounds: a client that never reads cannot grow our memory.
+MAX_PENDING_ERRORS = 50
+MAX_BAD_MESSAGES = 100  # protocol errors one connection may cause, read or not
+MAX_CONNECTIONS = 2000
+_open_connections = 0
+
+
+class Abuse(Exception):
+    """The client keeps sending what we must answer with errors, and does not read them."""
 
 
 class Connection:
@@ -34,11 +47,13 @@ class Connection:
 
     def __init__(self, ws: WebSocket, hub: EventHub, db: asyncpg.Pool, single: bool) -> None:
         self.ws, self.hub, self.db, self.single = ws, hub, db, single
+        self.who = principal(ws)  # its jobs only; a ticket: its one job only
         self.jobs: set[str] = set()
         self.sent: dict[str, int] = {}  # job id → last version sent
         self.pending: dict[str, JobEvent | EventError] = {}
         self.wake = asyncio.Event()
         self.found_any = False  # has any job state been sent (for the close code)
+        self.errors = 0
         # Jobs whose first snapshot is being read: events for them wait here, newest only,
         # so the client's first message per job is always the snapshot.
         self.early: dict[str, JobEvent | None] = {}
@@ -65,22 +80,32 @@ class Connection:
         self.wake.set()
 
     async def resync(self) -> None:
-        states = await events.snapshots(self.db, self.jobs)
+        states = await events.snapshots(self.db, self.jobs, self.who.owner_filter)
         for state in states.values():
             self.push(state, snapshot=True)
 
     def error(self, code: ErrorCode, message: str, job_id: str | None = None) -> None:
+        self.errors += 1
+        waiting = sum(1 for m in self.pending.values() if isinstance(m, EventError))
+        if waiting >= MAX_PENDING_ERRORS or self.errors > MAX_BAD_MESSAGES:
+            raise Abuse(f"{self.errors} errors, {waiting} unread")
         key = f"error:{uuid.uuid4()}"
         self.pending[key] = EventError(job_id=job_id, error=ErrorInfo(code=code, message=message))
         self.wake.set()
 
     async def subscribe(self, raw_ids: list[Any]) -> None:
         ids: list[str] = []
+        bad: list[str] = []
         for raw in raw_ids:
             try:
                 ids.append(str(uuid.UUID(str(raw))))
             except ValueError:
-                self.error(ErrorCode.NOT_FOUND, "no such job", str(raw)[:64])
+                bad.append(str(raw)[:64])
+        if self.who.ticket_job is not None:  # other ids do not exist for a ticket
+            bad += [i for i in ids if i != self.who.ticket_job]
+            ids = [i for i in ids if i == self.who.ticket_job]
+        if bad:  # one message for all of them: bounded, however many were sent
+            self.error(ErrorCode.NOT_FOUND, f"no such job ({len(bad)} invalid ids)", bad[0])
         new = [i for i in dict.fromkeys(ids) if i not in self.jobs]
         if len(self.jobs) + len(new) > MAX_SUBSCRIPTIONS:
             self.error(ErrorCode.BAD_REQUEST, f"at most {MAX_SUBSCRIPTIONS} subscriptions")
@@ -90,7 +115,7 @@ class Connection:
             self.early[job_id] = None
             self.hub.subscribe(job_id, self)
         try:
-            states = await events.snapshots(self.db, new)
+            states = await events.snapshots(self.db, new, self.who.owner_filter)
         finally:
             held = {job_id: self.early.pop(job_id, None) for job_id in new}
         for job_id in new:
@@ -173,6 +198,9 @@ async def _serve(ws: WebSocket, conn: Connection, first: list[str] | None) -> No
             task.result()
     except WebSocketDisconnect:
         return
+    except Abuse as exc:
+        log.info("closing an abusive WebSocket", extra={"event": "ws.abuse", "reason": str(exc)})
+        await _close(ws, CLOSE_POLICY)
     finally:
         conn.close()
 
@@ -183,14 +211,34 @@ async def _close(ws: WebSocket, code: int) -> None:
             await ws.close(code=code)
 
 
+@contextlib.asynccontextmanager
+async def _admitted(ws: WebSocket) -> AsyncIterator[bool]:
+    """Count this connection against MAX_CONNECTIONS; False (and closed 1013) when full."""
+    global _open_connections
+    if _open_connections >= MAX_CONNECTIONS:
+        await ws.accept()
+        await _close(ws, CLOSE_TRY_LATER)
+        yield False
+        return
+    _open_connections += 1
+    try:
+        yield True
+    finally:
+        _open_connections -= 1
+
+
 async def ws_many(ws: WebSocket) -> None:
     ctx = ws.app.state.ctx
-    await _serve(ws, Connection(ws, ctx.hub, ctx.db, single=False), None)
-    await _close(ws, 1000)
+    async with _admitted(ws) as admitted:
+        if admitted:
+            await _serve(ws, Connection(ws, ctx.hub, ctx.db, single=False), None)
+            await _close(ws, 1000)
 
 
 async def ws_one(ws: WebSocket) -> None:
     ctx = ws.app.state.ctx
-    conn = Connection(ws, ctx.hub, ctx.db, single=True)
-    await _serve(ws, conn, [ws.path_params["job_id"]])
-    await _close(ws, 1000 if conn.found_any else CLOSE_NOT_FOUND)
+    async with _admitted(ws) as admitted:
+        if admitted:
+            conn = Connection(ws, ctx.hub, ctx.db, single=True)
+            await _serve(ws, conn, [ws.path_params["job_id"]])
+            await _close(ws, 1000 if conn.found_any else CLOSE_NOT_FOUND)

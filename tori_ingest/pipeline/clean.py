@@ -1,42 +1,76 @@
 """Text cleaning, as pure functions over strings.
 
-`clean_page` fixes one page on its own; `strip_running_lines` needs all pages at once,
-because a running header is only recognisable by repeating across pages.
+`clean_page` fixes one page on its own; `strip_furniture` needs all pages at once, because a
+running header is only recognisable by repeating across pages. Cleaning never loses content
+silently: every removed line is returned with its page, and a page is never emptied (a line
+that is a page's only content stays, so a deck whose slides all say "Background" keeps it).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
+from bisect import bisect_left, bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 # NFKC already folds the Latin ligatures (U+FB00..FB06); these are the ones it leaves alone.
 _LIGATURES = str.maketrans({"\ua732": "AA", "\ua733": "aa", "\u1d6b": "ue"})
 # Invisible characters that break words apart: soft hyphen, zero-width space/joiners, BOM.
 _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
-_HYPHENATED = re.compile(r"(\w)[-\u2010]\n[ \t]*([a-z])")
+# A soft hyphen at a line end is a discretionary break: the word goes on on the next line.
+_SOFT_BREAK = re.compile(r"\u00ad[ \t]*\n[ \t]*")
+# hyphen-minus, hyphen, non-breaking hyphen at a line end, then the rest of the word.
+_HYPHENATED = re.compile(r"(\w)[-\u2010\u2011]\n[ \t]*(\w+)")
+# "Vor-\nund Nachteile", "pre-\nand post-war": a suspended hyphen, not a broken word.
+_CONJUNCTIONS = frozenset("und oder bzw sowie bis and or nor to et ou".split())
 _SPACES = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _DIGITS = re.compile(r"\d+")
+# A number standing alone: "18" in "18 1.6. WEGE", not the 1 of "1.6" or "3,5".
+_NUMBER = re.compile(r"(?<![\d.,])\d{1,5}(?!\d|[.,]\d)")
+_ROMAN = re.compile(r"[\W_]*m{0,3}(cm|cd|d?c{0,3})(xc|xl|l?x{0,3})(ix|iv|v?i{0,3})[\W_]*")
 
-# A line counts as "running" when it opens or closes this share of pages (and at least 3).
+# A line counts as "running" when it opens or closes this share of pages (and at least 3) ...
 _RUNNING_SHARE = 0.5
+_MIN_PAGES = 3
 _EDGE_LINES = 2
 _RUNNING_MAX_CHARS = 80  # headers and footers are short; a repeated paragraph is content
+# ... or, when it carries a number ("18 1.6. WEGE UND KNOTEN", "Slide 4"), when it repeats on
+# _MIN_PAGES pages within this many pages either side (a chapter's own running header) ...
+_LOCAL_WINDOW = 4
+# ... or when it holds the page's own number (index + one offset shared by half the pages).
+_MAX_PAGE_NUMBER = 100_000
+
+
+@dataclass
+class Cleaned:
+    """A cleaned page and the lines taken off it (running headers, footers, page numbers)."""
+
+    text: str
+    removed: list[str] = field(default_factory=list)
 
 
 def normalize(text: str) -> str:
     """NFKC, ligatures, invisible characters and control characters (newline and tab kept)."""
-    text = unicodedata.normalize("NFKC", text).translate(_LIGATURES).translate(_INVISIBLE)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SOFT_BREAK.sub("", text)
+    text = unicodedata.normalize("NFKC", text).translate(_LIGATURES).translate(_INVISIBLE)
     return "".join(
         ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     )
 
 
+def _join(match: re.Match[str]) -> str:
+    head, rest = match.group(1), match.group(2)
+    if not rest[0].islower() or rest.lower() in _CONJUNCTIONS:
+        return match.group(0)  # "Jean-\nPaul", "Vor-\nund Nachteile": the hyphen is real
+    return head + rest
+
+
 def dehyphenate(text: str) -> str:
     """Join words split by a hyphen at a line break ("infor-\\nmation" → "information")."""
-    return _HYPHENATED.sub(r"\1\2", text)
+    return _HYPHENATED.sub(_join, text)
 
 
 def collapse_whitespace(text: str) -> str:
@@ -49,36 +83,94 @@ def clean_page(text: str) -> str:
     return collapse_whitespace(dehyphenate(normalize(text)))
 
 
-def _signature(line: str) -> str:
-    # "Page 3 of 10" and "Page 4 of 10" are the same running line; long lines never run.
-    return _DIGITS.sub("#", line.lower()) if len(line) <= _RUNNING_MAX_CHARS else ""
+def signature(line: str) -> str:
+    """What running lines share: "Page 3 of 10" and "Page 4 of 10" are one; long lines never."""
+    if len(line) > _RUNNING_MAX_CHARS:
+        return ""
+    folded = line.lower()
+    return "#" if _ROMAN.fullmatch(folded) and folded.strip() else _DIGITS.sub("#", folded)
+
+
+def _edges(lines: list[str]) -> list[int]:
+    """Indexes of the lines a header or footer can occupy (top and bottom two)."""
+    n = len(lines)
+    return sorted({*range(min(_EDGE_LINES, n)), *range(max(0, n - _EDGE_LINES), n)})
+
+
+class _Furniture:
+    """Decides which edge lines are running headers/footers, from all pages at once."""
+
+    def __init__(self, pages: list[list[str]]) -> None:
+        with_text = [i for i, lines in enumerate(pages) if lines]
+        threshold = max(_MIN_PAGES, int(len(with_text) * _RUNNING_SHARE))
+        seen: defaultdict[str, list[int]] = defaultdict(list)  # signature → pages (sorted)
+        offsets: Counter[int] = Counter()
+        for i in with_text:
+            lines = pages[i]
+            sigs = {signature(lines[k]) for k in _edges(lines)} - {""}
+            for sig in sigs:
+                seen[sig].append(i)
+            offsets.update(
+                {
+                    int(n) - i
+                    for k in _edges(lines)
+                    if len(lines[k]) <= _RUNNING_MAX_CHARS
+                    for n in _NUMBER.findall(lines[k])
+                }
+            )
+        self.seen = seen
+        self.everywhere = {sig for sig, where in seen.items() if len(where) >= threshold}
+        best = offsets.most_common(1)
+        self.offset = best[0][0] if best and best[0][1] >= threshold else None
+
+    def running(self, line: str, page: int) -> bool:
+        sig = signature(line)
+        if not sig:
+            return False
+        if sig in self.everywhere:
+            return True
+        if "#" in sig:
+            where = self.seen.get(sig, [])
+            lo = bisect_left(where, page - _LOCAL_WINDOW)
+            if bisect_right(where, page + _LOCAL_WINDOW) - lo >= _MIN_PAGES:
+                return True
+            if self.offset is not None and 0 < page + self.offset < _MAX_PAGE_NUMBER:
+                return str(page + self.offset) in _NUMBER.findall(line)
+        return False
+
+
+def strip_furniture(pages: list[str]) -> list[Cleaned]:
+    """Take running headers, footers and page numbers off the top and bottom of every page.
+
+    A line is furniture when it is short, at the top or bottom two lines, and (digits folded)
+    repeats on at least half the pages, or carries a number and repeats on three pages close
+    together, or holds the page's own number. Lines go from the edges inward, and a page is
+    never emptied: when every line would go, all stay.
+    """
+    split = [page.split("\n") if page else [] for page in pages]
+    if sum(1 for lines in split if lines) < _MIN_PAGES:
+        return [Cleaned(page) for page in pages]
+    furniture = _Furniture(split)
+    out = []
+    for i, lines in enumerate(split):
+        start, end = 0, len(lines)
+        while start < min(end, _EDGE_LINES) and furniture.running(lines[start], i):
+            start += 1
+        while end > max(start, len(lines) - _EDGE_LINES) and furniture.running(lines[end - 1], i):
+            end -= 1
+        kept = "\n".join(lines[start:end]).strip()
+        if not kept:  # nothing but repeated lines: they are this page's content
+            out.append(Cleaned(pages[i]))
+            continue
+        removed = [line for line in lines[:start] + lines[end:] if line]
+        out.append(Cleaned(kept, removed))
+    return out
 
 
 def strip_running_lines(pages: list[str]) -> list[str]:
-    """Remove headers/footers: lines at a page's top or bottom that repeat on many pages."""
-    with_text = [p for p in pages if p]
-    if len(with_text) < 3:
-        return pages
-    edges: Counter[str] = Counter()
-    for page in with_text:
-        lines = page.split("\n")
-        edges.update({_signature(line) for line in lines[:_EDGE_LINES] + lines[-_EDGE_LINES:]})
-    threshold = max(3, int(len(with_text) * _RUNNING_SHARE))
-    running = {sig for sig, n in edges.items() if n >= threshold and sig}
-    if not running:
-        return pages
-    return [_strip_edges(page, running) for page in pages]
+    """The cleaned texts of `strip_furniture`."""
+    return [page.text for page in strip_furniture(pages)]
 
 
-def _strip_edges(page: str, running: set[str]) -> str:
-    lines = page.split("\n")
-    start, end = 0, len(lines)
-    while start < min(end, _EDGE_LINES) and _signature(lines[start]) in running:
-        start += 1
-    while end > max(start, len(lines) - _EDGE_LINES) and _signature(lines[end - 1]) in running:
-        end -= 1
-    return "\n".join(lines[start:end]).strip()
-
-
-def clean_pages(pages: list[str]) -> list[str]:
-    return strip_running_lines([clean_page(p) for p in pages])
+def clean_pages(pages: list[str]) -> list[Cleaned]:
+    return strip_furniture([clean_page(p) for p in pages])

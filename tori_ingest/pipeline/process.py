@@ -1,4 +1,5 @@
-"""What one pool process does: load spaCy once, then turn a PDF file into a result.
+"""What one pool process does: load spaCy and the language detector once, then turn a PDF
+file into a result.
 
 Runs only inside pool processes (never on the event loop). `process` is the whole CPU path
 of a job: read → extract → clean → annotate; the worker adds the job's own fields around it.
@@ -13,12 +14,10 @@ import time
 from multiprocessing.queues import Queue
 from typing import Any
 
-from spacy.language import Language
-
 from tori_ingest.core.errors import JobError
-from tori_ingest.core.models import Page, PipelineInfo, Processed
+from tori_ingest.core.models import Page, Processed
 from tori_ingest.core.vocab import ErrorCode
-from tori_ingest.pipeline import clean, extract, nlp
+from tori_ingest.pipeline import clean, extract, language, nlp
 
 # Pool processes report progress at most this often per job.
 PROGRESS_INTERVAL_S = 0.25
@@ -40,16 +39,18 @@ def init_process(model: str, memory_mb: int, events: Queue | None, test_hooks: b
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.nice(10)
-    language, info = nlp.load_pipeline(model)
-    _state.update(nlp=language, info=info, events=events, test_hooks=test_hooks)
+    _state.update(
+        models=nlp.Models(model),
+        detector=language.Detector(),
+        events=events,
+        test_hooks=test_hooks,
+    )
     if events is not None:
         events.put(("ready", os.getpid()))
 
 
 def process(job_id: str, path: str, password: str | None, max_pages: int) -> Processed:
     """The CPU part of a job; raises JobError for a document that cannot be ingested."""
-    language: Language = _state["nlp"]
-    info: PipelineInfo = _state["info"]
     report = _Progress(job_id, _state.get("events"))
     started = time.perf_counter()
     with open(path, "rb") as f:
@@ -63,29 +64,46 @@ def process(job_id: str, path: str, password: str | None, max_pages: int) -> Pro
     )
     del data
     total = len(raw.pages)
+    # Cleaning never empties a page, so a page without text had none to extract.
     pages = clean.clean_pages(raw.pages)
+    texts = [page.text for page in pages]
     extracted = time.perf_counter()
     warnings = list(raw.warnings)
-    warnings += [f"page {i} has no text layer" for i, text in enumerate(pages, 1) if not text]
-    if not any(pages):
+    warnings += [f"page {i} has no text layer" for i, text in enumerate(texts, 1) if not text]
+    if not any(texts):
         raise JobError(
             ErrorCode.NO_TEXT, f"none of the {total} pages has a text layer (scanned PDF?)"
         )
+    lang = _state["detector"].document(texts)
+    annotator: nlp.Annotator = _state["models"].get(lang)
+    if lang is not None and not annotator.entities and not _state["models"].blank:
+        warnings.append(
+            f"no spaCy entity model for {language.name(lang)} is installed: entities are "
+            "empty (install one and name it in TORI_SPACY_MODEL, e.g. en=…,fr=fr_core_news_sm)"
+        )
     annotations = nlp.annotate(
-        language, pages, on_page=lambda done: report((total + done) // 2, total)
+        annotator.nlp, texts, on_page=lambda done: report((total + done) // 2, total)
     )
     finished = time.perf_counter()
     return Processed.model_validate(
         {
-            "document": {"pages": total, **raw.metadata, "encrypted": raw.encrypted},
-            "pages": [Page(number=i, text=t, chars=len(t)) for i, t in enumerate(pages, 1)],
+            "document": {
+                "pages": total,
+                **raw.metadata,
+                "encrypted": raw.encrypted,
+                "language": lang,
+            },
+            "pages": [
+                Page(number=i, text=p.text, chars=len(p.text), removed=p.removed)
+                for i, p in enumerate(pages, 1)
+            ],
             **annotations,
             "warnings": warnings,
             "timings_ms": {
                 "extract": round((extracted - started) * 1000, 1),
                 "nlp": round((finished - extracted) * 1000, 1),
             },
-            "pipeline": info,
+            "pipeline": annotator.info,
         }
     )
 
@@ -120,8 +138,10 @@ def _test_hook(data: bytes) -> None:
             time.sleep(1)
     if HOOK_CRASH in head:
         os.kill(os.getpid(), signal.SIGSEGV)
-    if HOOK_SLOW in head:
-        time.sleep(SLOW_S)
+    if HOOK_SLOW in head:  # "%tori-test-slow" sleeps SLOW_S, "%tori-test-slow=12" 12 s
+        after = head.split(HOOK_SLOW, 1)[1]
+        seconds = after[1:].split(b"\n", 1)[0] if after.startswith(b"=") else b""
+        time.sleep(float(seconds) if seconds.strip().isdigit() else SLOW_S)
     if HOOK_MEMORY in head:  # like a decompression bomb: far more than the address-space cap
         hog = bytearray(64 * 1024**3)
         del hog

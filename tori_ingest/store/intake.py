@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import orjson
 
 from tori_ingest.core.errors import Refused
 from tori_ingest.core.vocab import ErrorCode
-from tori_ingest.store import jobs
+from tori_ingest.store import jobs, views
+from tori_ingest.store.files import ensure_stored
+from tori_ingest.store.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -43,36 +46,47 @@ async def submit(
     idempotency_key: str | None,
     request_fingerprint: str,
     reprocess: bool,
+    storage: Storage | None = None,
+    files: list[tuple[str, Path]] | None = None,
 ) -> Outcome:
+    """Create the jobs (or answer a replay); `files` (key, kept temp copy) are guarded so no
+    concurrent delete can leave a job without its file."""
+    owner = (new_jobs[0].owner if new_jobs else None) or ""  # keys are per owner
     if idempotency_key:
-        earlier = await _replay(db, idempotency_key, request_fingerprint)
+        earlier = await _replay(db, owner, idempotency_key, request_fingerprint)
         if earlier is not None:
             return Outcome(earlier, replayed=True)
     try:
         async with db.acquire() as conn, conn.transaction():
+            if storage is not None and files:
+                await ensure_stored(conn, storage, files)
             rows = []
             for job in new_jobs:
                 row = None if reprocess else await jobs.create_deduplicated(conn, job)
                 rows.append(row or await jobs.create(conn, job))
             if idempotency_key:
                 await conn.execute(
-                    "INSERT INTO tori_idempotency (key, fingerprint, job_ids) VALUES ($1, $2, $3)",
+                    "INSERT INTO tori_idempotency (owner, key, fingerprint, job_ids)"
+                    " VALUES ($1, $2, $3, $4)",
+                    owner,
                     idempotency_key,
                     request_fingerprint,
                     [r["id"] for r in rows],
                 )
     except asyncpg.UniqueViolationError:
         # A concurrent request with the same key won the race: answer as it was answered.
-        earlier = await _replay(db, idempotency_key or "", request_fingerprint)
+        earlier = await _replay(db, owner, idempotency_key or "", request_fingerprint)
         if earlier is None:
             raise
         return Outcome(earlier, replayed=True)
     return Outcome(rows, replayed=False)
 
 
-async def _replay(db: asyncpg.Pool, key: str, request_fingerprint: str) -> list | None:
+async def _replay(db: asyncpg.Pool, owner: str, key: str, request_fingerprint: str) -> list | None:
     found = await db.fetchrow(
-        "SELECT fingerprint, job_ids FROM tori_idempotency WHERE key = $1", key
+        "SELECT fingerprint, job_ids FROM tori_idempotency WHERE owner = $1 AND key = $2",
+        owner,
+        key,
     )
     if found is None:
         return None
@@ -81,4 +95,4 @@ async def _replay(db: asyncpg.Pool, key: str, request_fingerprint: str) -> list 
             ErrorCode.IDEMPOTENCY_CONFLICT,
             "this Idempotency-Key was already used for a different request",
         )
-    return await jobs.get_many(db, found["job_ids"])
+    return await views.get_many(db, found["job_ids"])

@@ -8,20 +8,13 @@ both win. Statuses, lanes and codes are passed as parameters from the enums in `
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
 import orjson
 
 from tori_ingest.core.models import (
-    Counts,
-    DocumentRef,
-    ErrorInfo,
-    JobView,
-    Links,
     Result,
-    Summary,
 )
 from tori_ingest.core.vocab import ACTIVE, ErrorCode, Lane, Status
 
@@ -32,7 +25,7 @@ MAX_ERROR_MESSAGE = 1000
 
 JOB_COLUMNS = """id, status, lane, created_at, started_at, finished_at, attempts, pages_done,
     pages_total, sha256, filename, bytes, storage_key, deduplicated, error_code, error_message,
-    summary, procrastinate_job_id"""
+    summary, procrastinate_job_id, purged_at, owner, owner_ref, erased_at"""
 
 # One statement: the Procrastinate job (its own defer function, checked by test_migrate) and
 # our row exist together or not at all. A failing insert rolls the queue entry back with it.
@@ -44,53 +37,90 @@ WITH deferred AS (
     )::procrastinate_job_to_defer_v1])) AS queue_id
 )
 INSERT INTO tori_jobs (id, lane, sha256, filename, bytes, storage_key, password,
-                       procrastinate_job_id)
-SELECT $1, $5, $6, $7, $8, $9, $10, queue_id FROM deferred
+                       procrastinate_job_id, owner, owner_ref, callback_url)
+SELECT $1, $5, $6, $7, $8, $9, $10, queue_id, $11, $12, $13 FROM deferred
 RETURNING {JOB_COLUMNS}
 """
 
 # Dedup: a new job that is born succeeded, sharing the result of an earlier job of the same
-# PDF (its own job_id and "deduplicated": true written into the copy).
+# PDF (its own job_id, file name and "deduplicated": true written into the copy). Encrypted
+# PDFs are never deduplicated: the text must not reach a caller who did not prove the password.
 _CREATE_DEDUPLICATED = f"""
 WITH source AS (
     SELECT j.id, j.pages_total, j.summary, r.result FROM tori_jobs j
     JOIN tori_results r ON r.job_id = j.id
     WHERE j.sha256 = $2 AND j.status = $7
+      AND NOT coalesce((r.result #>> '{{document,encrypted}}')::boolean, true)
     ORDER BY j.finished_at DESC LIMIT 1
 ), job AS (
     INSERT INTO tori_jobs (id, status, lane, sha256, filename, bytes, storage_key, started_at,
-                           finished_at, pages_done, pages_total, deduplicated, summary)
-    SELECT $1, $7, $3, $2, $4, $5, $6, now(), now(), pages_total, pages_total, true, summary
+                           finished_at, pages_done, pages_total, deduplicated, summary,
+                           owner, owner_ref, callback_url)
+    SELECT $1, $7, $3, $2, $4, $5, $6, now(), now(), pages_total, pages_total, true, summary,
+           $8, $9, $10
     FROM source
     RETURNING {JOB_COLUMNS}
 ), result AS (
     INSERT INTO tori_results (job_id, result)
-    SELECT $1, jsonb_set(jsonb_set(result, '{{job_id}}', to_jsonb($1::text)),
-                         '{{deduplicated}}', 'true'::jsonb)
+    SELECT $1, jsonb_set(jsonb_set(jsonb_set(result, '{{job_id}}', to_jsonb($1::text)),
+                                   '{{deduplicated}}', 'true'::jsonb),
+                         '{{document,filename}}', to_jsonb($4::text))
     FROM source
 )
 SELECT * FROM job
 """
 
-# Re-queue an ended job: a new queue entry only if the row really is failed/cancelled (an empty
-# array defers nothing), and the row points at it, in one statement.
-_RETRY = """
-WITH target AS (
-    SELECT id, lane FROM tori_jobs WHERE id = $1 AND status = ANY($5::text[]) FOR UPDATE
-), deferred AS (
+# A new queue entry for the row of `target` (none when the target is empty), in one statement
+# with the row update that points at it. $2 queue, $3 task, $6 lane → priority as JSON.
+_DEFER_TARGET = """
+deferred AS (
     SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
         SELECT ROW($2::varchar, $3::varchar,
                    ($6::jsonb ->> lane)::integer,
                    NULL::text, NULL::text, jsonb_build_object('job_id', id), NULL::timestamptz
         )::procrastinate_job_to_defer_v1 FROM target
     ))) AS queue_id
-)
+)"""
+_RETURNING_J = ", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(","))
+
+# Re-queue an ended job: only if the row really is failed/cancelled.
+_RETRY = f"""
+WITH target AS (
+    SELECT id, lane FROM tori_jobs
+    WHERE id = $1 AND status = ANY($5::text[]) AND purged_at IS NULL FOR UPDATE
+), {_DEFER_TARGET}
 UPDATE tori_jobs j SET status = $7, error_code = NULL, error_message = NULL,
        started_at = NULL, finished_at = NULL, pages_done = 0,
        password = coalesce($4, j.password), procrastinate_job_id = deferred.queue_id
 FROM deferred WHERE j.id = $1
-RETURNING {columns}
-""".format(columns=", ".join(f"j.{c.strip()}" for c in JOB_COLUMNS.split(",")))
+RETURNING {_RETURNING_J}
+"""
+
+# Rows that should be in the queue but whose entry is gone or finished ($1 our active
+# statuses, $2 Procrastinate's live ones). Procrastinate's table is read directly here:
+# `migrate.check_procrastinate_api` checks the columns at start-up and in the tests.
+_ORPHANS = """
+SELECT j.id FROM tori_jobs j
+LEFT JOIN procrastinate_jobs q ON q.id = j.procrastinate_job_id
+WHERE j.status = ANY($1::text[]) AND (q.id IS NULL OR q.status::text <> ALL($2::text[]))
+LIMIT $3
+"""
+_REDEFER = f"""
+WITH target AS (
+    SELECT j.id, j.lane FROM tori_jobs j
+    LEFT JOIN procrastinate_jobs q ON q.id = j.procrastinate_job_id
+    WHERE j.id = $1 AND j.status = ANY($4::text[])
+      AND (q.id IS NULL OR q.status::text <> ALL($5::text[]))
+    FOR UPDATE OF j
+), {_DEFER_TARGET}
+UPDATE tori_jobs j SET status = $7, pages_done = 0, procrastinate_job_id = deferred.queue_id
+FROM deferred WHERE j.id = $1
+RETURNING j.id
+"""
+# A run that ends while its row is `queued` was given back by stall recovery while it was in
+# fact alive: the attempt it was refunded counts after all.
+_UNREFUND = "attempts = attempts + (status = $7)::int"  # $7: Status.QUEUED
+LIVE_QUEUE_STATES = ["todo", "doing", "aborting"]  # Procrastinate's (checked by migrate)
 
 
 @dataclass(frozen=True)
@@ -101,6 +131,9 @@ class NewJob:
     storage_key: str
     lane: Lane = Lane.INTERACTIVE
     password: str | None = None
+    owner: str | None = None  # the token name that created it (None: auth off)
+    owner_ref: str | None = None
+    callback_url: str | None = None  # webhook target, fixed at submit (sql/008_webhooks.sql)
 
 
 def _active() -> list[str]:
@@ -118,6 +151,9 @@ async def create_deduplicated(conn: asyncpg.Connection, job: NewJob) -> asyncpg.
         job.bytes,
         job.storage_key,
         Status.SUCCEEDED,
+        job.owner,
+        job.owner_ref,
+        job.callback_url,
     )
 
 
@@ -135,6 +171,9 @@ async def create(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record:
         job.bytes,
         job.storage_key,
         job.password,
+        job.owner,
+        job.owner_ref,
+        job.callback_url,
     )
 
 
@@ -142,7 +181,6 @@ async def retry(
     db: asyncpg.Pool, job_id: uuid.UUID, password: str | None = None
 ) -> asyncpg.Record | None:
     """failed/cancelled → queued with a new queue entry; None if the job is in another state."""
-    priorities = {str(lane): lane.priority for lane in Lane}
     return await db.fetchrow(
         _RETRY,
         job_id,
@@ -150,8 +188,34 @@ async def retry(
         TASK_NAME,
         password,
         [str(s) for s in ENDED_RETRYABLE],
-        orjson.dumps(priorities).decode(),
+        _priorities(),
         Status.QUEUED,
+    )
+
+
+def _priorities() -> str:
+    return orjson.dumps({str(lane): lane.priority for lane in Lane}).decode()
+
+
+async def orphans(db: asyncpg.Pool, limit: int = 1000) -> list[uuid.UUID]:
+    """Queued/running rows with no live queue entry (a lost `finish`, a crash between)."""
+    rows = await db.fetch(_ORPHANS, _active(), LIVE_QUEUE_STATES, limit)
+    return [r["id"] for r in rows]
+
+
+async def redefer(db: asyncpg.Pool, job_id: uuid.UUID) -> bool:
+    """Give an orphaned row a new queue entry (if it still is one); True when it did."""
+    return bool(
+        await db.fetchval(
+            _REDEFER,
+            job_id,
+            QUEUE,
+            TASK_NAME,
+            _active(),
+            LIVE_QUEUE_STATES,
+            _priorities(),
+            Status.QUEUED,
+        )
     )
 
 
@@ -179,79 +243,56 @@ async def cancel(db: asyncpg.Pool, job_id: uuid.UUID) -> asyncpg.Record | None:
     return row
 
 
-async def get(db: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> asyncpg.Record | None:
-    return await db.fetchrow(f"SELECT {JOB_COLUMNS} FROM tori_jobs WHERE id = $1", job_id)
-
-
-async def get_many(
-    db: asyncpg.Pool | asyncpg.Connection, ids: Sequence[uuid.UUID]
-) -> list[asyncpg.Record]:
-    """The rows of `ids`, in that order (missing ones left out)."""
-    rows = await db.fetch(f"SELECT {JOB_COLUMNS} FROM tori_jobs WHERE id = ANY($1::uuid[])", ids)
-    by_id = {r["id"]: r for r in rows}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-async def list_page(
-    db: asyncpg.Pool,
-    *,
-    status: Status | None,
-    lane: Lane | None,
-    after: uuid.UUID | None,
-    limit: int,
-) -> list[asyncpg.Record]:
-    """Newest first; `after` is the last id of the previous page (keyset pagination)."""
-    return await db.fetch(
-        f"""SELECT {JOB_COLUMNS} FROM tori_jobs
-            WHERE ($1::text IS NULL OR status = $1)
-              AND ($4::text IS NULL OR lane = $4)
-              AND ($2::uuid IS NULL OR (created_at, id) <
-                   (SELECT created_at, id FROM tori_jobs WHERE id = $2))
-            ORDER BY created_at DESC, id DESC LIMIT $3""",
-        status,
-        after,
-        limit,
-        lane,
-    )
-
-
 async def start(db: asyncpg.Pool, job_id: uuid.UUID) -> asyncpg.Record | None:
-    """queued/running → running, one more attempt. None when the job must not run (ended)."""
+    """queued/running → running: a new run, one more attempt. None when the job has ended.
+
+    The returned `runs` fences every later write of this run (see `sql/006_job_runs.sql`).
+    """
     return await db.fetchrow(
-        f"""UPDATE tori_jobs SET status = $2, attempts = attempts + 1,
+        f"""UPDATE tori_jobs SET status = $2, attempts = attempts + 1, runs = runs + 1,
                    started_at = now(), pages_done = 0, error_code = NULL, error_message = NULL
             WHERE id = $1 AND status = ANY($3::text[])
-            RETURNING {JOB_COLUMNS}, password""",
+            RETURNING {JOB_COLUMNS}, password, runs""",
         job_id,
         Status.RUNNING,
         _active(),
     )
 
 
-async def set_progress(db: asyncpg.Pool, job_id: uuid.UUID, done: int, total: int) -> None:
+async def set_progress(
+    db: asyncpg.Pool, job_id: uuid.UUID, run: int, done: int, total: int
+) -> None:
     await db.execute(
         """UPDATE tori_jobs SET pages_done = $2, pages_total = $3
-           WHERE id = $1 AND status = $4 AND pages_done <= $2""",
+           WHERE id = $1 AND status = $4 AND runs = $5 AND pages_done <= $2""",
         job_id,
         done,
         total,
         Status.RUNNING,
+        run,
     )
 
 
-async def succeed(db: asyncpg.Pool, job_id: uuid.UUID, result: Result) -> bool:
-    """Store the result and end the job, once: a second finisher changes nothing."""
+async def succeed(db: asyncpg.Pool, job_id: uuid.UUID, run: int, result: Result) -> bool:
+    """Store the result and end the job, once: only the latest run may, and only once.
+
+    A run whose row was given back to the queue meanwhile (stall recovery while it was still
+    alive) but not restarted still owns the job: its result is kept rather than redone.
+    """
     pages = result.document.pages
     async with db.acquire() as conn, conn.transaction():
         ended = await conn.fetchval(
-            """UPDATE tori_jobs SET status = $4, finished_at = now(), password = NULL,
-                      pages_done = $2, pages_total = $2, summary = $3::jsonb
-               WHERE id = $1 AND status = $5 RETURNING true""",
+            f"""UPDATE tori_jobs SET status = $4, finished_at = now(), password = NULL,
+                      pages_done = $2, pages_total = $2, summary = $3::jsonb,
+                      {_UNREFUND}
+               WHERE id = $1 AND runs = $6 AND status = ANY($5::text[]) RETURNING true""",
             job_id,
             pages,
             result.summary().model_dump_json(),
             Status.SUCCEEDED,
-            Status.RUNNING,
+            _active(),
+            run,
+            Status.QUEUED,
         )
         if not ended:
             return False
@@ -263,90 +304,76 @@ async def succeed(db: asyncpg.Pool, job_id: uuid.UUID, result: Result) -> bool:
     return True
 
 
-async def fail(db: asyncpg.Pool, job_id: uuid.UUID, code: ErrorCode, message: str) -> bool:
+async def fail(
+    db: asyncpg.Pool, job_id: uuid.UUID, code: ErrorCode, message: str, run: int | None = None
+) -> bool:
+    """End the job as failed (only the run `run`, when given). NUL never reaches the row."""
     return bool(
         await db.fetchval(
-            """UPDATE tori_jobs SET status = $4, finished_at = now(), password = NULL,
-                      error_code = $2, error_message = $3
-               WHERE id = $1 AND status = ANY($5::text[]) RETURNING true""",
+            f"""UPDATE tori_jobs SET status = $4, finished_at = now(), password = NULL,
+                      error_code = $2, error_message = $3, {_UNREFUND}
+               WHERE id = $1 AND status = ANY($5::text[]) AND ($6::int IS NULL OR runs = $6)
+               RETURNING true""",
             job_id,
             ErrorCode(code),
-            message[:MAX_ERROR_MESSAGE],
+            message.replace("\x00", "")[:MAX_ERROR_MESSAGE],
             Status.FAILED,
             _active(),
+            run,
+            Status.QUEUED,
         )
     )
 
 
-async def requeue(db: asyncpg.Pool, job_id: uuid.UUID) -> None:
-    """running → queued, when the attempt ends without an outcome and the queue will retry."""
-    await db.execute(
-        "UPDATE tori_jobs SET status = $2, pages_done = 0 WHERE id = $1 AND status = $3",
-        job_id,
-        Status.QUEUED,
-        Status.RUNNING,
+async def requeue(db: asyncpg.Pool, job_id: uuid.UUID, run: int | None, *, refund: bool) -> bool:
+    """running → queued when a run ends without an outcome and the queue will run it again.
+
+    `refund`: the run was cut short by a shutdown or a stall, not by a failure, so it does not
+    use up one of TORI_MAX_ATTEMPTS. `run` None: whichever run holds it (stall recovery).
+    """
+    return bool(
+        await db.fetchval(
+            """UPDATE tori_jobs SET status = $2, pages_done = 0,
+                      attempts = greatest(attempts - $5::int, 0)
+               WHERE id = $1 AND status = $3 AND ($4::int IS NULL OR runs = $4)
+               RETURNING true""",
+            job_id,
+            Status.QUEUED,
+            Status.RUNNING,
+            run,
+            int(refund),
+        )
     )
 
 
-async def is_stored(db: asyncpg.Pool, storage_key: str) -> bool:
-    """Does any job use this stored file (before deleting it)?"""
-    found = await db.fetchval("SELECT 1 FROM tori_jobs WHERE storage_key = $1 LIMIT 1", storage_key)
-    return bool(found)
-
-
-async def result_json(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
-    """The stored result as JSON text, passed through without parsing it in Python."""
-    return await db.fetchval("SELECT result::text FROM tori_results WHERE job_id = $1", job_id)
-
-
-async def result_text(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
-    """Cleaned text of all pages, pages separated by form feeds (like pdftotext)."""
-    return await db.fetchval(
-        """SELECT coalesce(string_agg(p.page ->> 'text', E'\\f' ORDER BY p.n), '')
-           FROM tori_results r,
-                jsonb_array_elements(r.result -> 'pages') WITH ORDINALITY AS p(page, n)
-           WHERE r.job_id = $1""",
-        job_id,
-    )
-
-
-async def state_counts(db: asyncpg.Pool) -> dict[tuple[Status, Lane], int]:
-    """Number of jobs per (status, lane)."""
-    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
-    return {(Status(r["status"]), Lane(r["lane"])): r["n"] for r in rows}
-
-
-async def counts(db: asyncpg.Pool) -> Counts:
-    """Jobs by state and by lane (for `status`)."""
-    by_status: dict[Status, int] = {}
-    by_lane: dict[Lane, dict[Status, int]] = {}
-    for (status, lane), n in (await state_counts(db)).items():
-        by_status[status] = by_status.get(status, 0) + n
-        by_lane.setdefault(lane, {})[status] = n
-    return Counts(jobs=by_status, lanes=by_lane)
-
-
-def view(row: asyncpg.Record) -> JobView:
-    """The public state of a job (GET /jobs/{id})."""
-    error = (
-        ErrorInfo(code=row["error_code"], message=row["error_message"] or "")
-        if row["error_code"]
-        else None
-    )
-    summary = row["summary"]
-    return JobView(
-        job_id=str(row["id"]),
-        status=row["status"],
-        lane=row["lane"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        attempts=row["attempts"],
-        pages_done=row["pages_done"],
-        pages_total=row["pages_total"],
-        document=DocumentRef(sha256=row["sha256"], filename=row["filename"], bytes=row["bytes"]),
-        deduplicated=row["deduplicated"],
-        error=error,
-        result=Summary.model_validate_json(summary) if summary is not None else None,
-        links=Links.of(row["id"]),
-    )
+async def erase(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
+    """Take a document back: cancel the job if it is still active, delete its result and the
+    idempotency keys that name it, scrub the row (kept bare: it answers 410). Returns the
+    storage key, whose file the caller deletes unless another job needs it; None if unknown."""
+    async with db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT status, storage_key, procrastinate_job_id FROM tori_jobs"
+            " WHERE id = $1 FOR UPDATE",
+            job_id,
+        )
+        if row is None:
+            return None
+        if Status(row["status"]) in ACTIVE and row["procrastinate_job_id"] is not None:
+            await conn.execute(
+                "SELECT procrastinate_cancel_job_v1($1, true, false)", row["procrastinate_job_id"]
+            )
+        await conn.execute("DELETE FROM tori_results WHERE job_id = $1", job_id)
+        await conn.execute("DELETE FROM tori_idempotency WHERE $1 = ANY(job_ids)", job_id)
+        await conn.execute(
+            """UPDATE tori_jobs SET erased_at = now(), purged_at = coalesce(purged_at, now()),
+                      status = CASE WHEN status = ANY($2::text[]) THEN $3 ELSE status END,
+                      error_code = CASE WHEN status = ANY($2::text[]) THEN $4 ELSE error_code END,
+                      finished_at = coalesce(finished_at, now()),
+                      password = NULL, filename = '', summary = NULL, owner_ref = NULL
+               WHERE id = $1""",
+            job_id,
+            _active(),
+            Status.CANCELLED,
+            ErrorCode.CANCELLED,
+        )
+    return row["storage_key"]

@@ -191,6 +191,10 @@ _DEFER_FIELDS = [  # built with ROW(...) in this order
     ("args", "jsonb"),
     ("scheduled_at", "timestamp with time zone"),
 ]
+# Columns of its queue table that the reconciler reads (jobs._ORPHANS), and the job states it
+# counts as live there.
+_JOB_COLUMNS = {"id": "bigint", "status": "procrastinate_job_status"}
+_LIVE_STATES = {"todo", "doing", "aborting"}
 
 
 async def check_procrastinate_api(conn: asyncpg.Connection) -> list[str]:
@@ -220,4 +224,29 @@ async def check_procrastinate_api(conn: asyncpg.Connection) -> list[str]:
     ]
     if fields != _DEFER_FIELDS:
         problems.append(f"type {_DEFER_TYPE} has fields {fields}, expected {_DEFER_FIELDS}")
+    return problems + await _check_queue_table(conn)
+
+
+async def _check_queue_table(conn: asyncpg.Connection) -> list[str]:
+    columns = {
+        r["attname"]: r["type"]
+        for r in await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_catalog.pg_attribute"
+            " WHERE attrelid = to_regclass('procrastinate_jobs') AND attnum > 0"
+            " AND NOT attisdropped"
+        )
+    }
+    problems = [
+        f"procrastinate_jobs.{name} is missing or not {kind}"
+        for name, kind in _JOB_COLUMNS.items()
+        if columns.get(name) != kind
+    ]
+    states = await conn.fetchval(
+        "SELECT array_agg(enumlabel::text) FROM pg_catalog.pg_enum"
+        " WHERE enumtypid = to_regtype('procrastinate_job_status')"
+    )
+    if not _LIVE_STATES <= set(states or []):
+        problems.append(
+            f"procrastinate_job_status lacks {sorted(_LIVE_STATES - set(states or []))}"
+        )
     return problems

@@ -34,32 +34,41 @@ class Storage:
         return f"{sha256[:2]}/{sha256}.pdf"
 
     def path(self, key: str) -> Path:
-        if key.startswith(IMPORT_PREFIX):  # a by-reference submit: the file was never copied
+        if key.startswith(IMPORT_PREFIX):  # by-reference jobs of older versions (not copied)
             if self.import_root is None:
                 raise FileNotFoundError(f"{key}: TORI_IMPORT_DIR is not set in this process")
             return self.import_root / key[len(IMPORT_PREFIX) :]
         return self.root / key
 
-    @staticmethod
-    def import_key(relative: str) -> str:
-        return IMPORT_PREFIX + relative
-
     def writer(self) -> TempWriter:
         return TempWriter(self.tmp / f"{uuid.uuid4().hex}.part")
 
     async def commit(self, temp: Path, sha256: str) -> tuple[str, bool]:
-        """Move a finished temp file to its content address; (key, whether it is new)."""
+        """Move a finished temp file to its content address; (key, whether it is new).
+
+        When the same bytes are already stored the temp file stays: the caller keeps it until
+        its jobs are committed (`files.ensure_stored`), then discards it.
+        """
         key = self.key_for(sha256)
         final = self.path(key)
         try:
             if await aiofiles.os.path.exists(final):
-                await aiofiles.os.remove(temp)
                 return key, False
             await aiofiles.os.makedirs(final.parent, exist_ok=True)
             await aiofiles.os.replace(temp, final)
         except OSError as exc:
             raise StorageUnavailable(exc) from exc
         return key, True
+
+    async def restore(self, key: str, temp: Path) -> None:
+        """Put `temp` in place as `key` if the stored file is missing (and the temp is there)."""
+        final = self.path(key)
+        try:
+            if not await aiofiles.os.path.exists(final) and await aiofiles.os.path.exists(temp):
+                await aiofiles.os.makedirs(final.parent, exist_ok=True)
+                await aiofiles.os.replace(temp, final)
+        except OSError as exc:
+            raise StorageUnavailable(exc) from exc
 
     async def remove(self, key: str) -> None:
         """Delete a stored file; files of the import tree are never ours to delete."""

@@ -19,7 +19,7 @@ import asyncpg
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 
-from tori_ingest.store import jobs
+from tori_ingest.store import files, jobs
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.store.storage import Storage
 
@@ -28,22 +28,23 @@ log = logging.getLogger(__name__)
 BATCH = 500
 TMP_MAX_AGE_S = 24 * 3600
 QUEUE_ROWS_MAX_AGE_HOURS = 1  # our own table is the record; the queue's finished rows are not
-# A worker beats every HEARTBEAT_S; one silent for STALLED_AFTER_S is dead (SIGKILL, lost
-# machine), and every copy checks for such workers' jobs every RECOVERY_EVERY_S.
+# A worker beats every HEARTBEAT_S; every copy checks every RECOVERY_EVERY_S for workers silent
+# for longer than `stalled_after` (SIGKILL, lost machine). Procrastinate stops a worker's
+# heartbeat as soon as it starts shutting down, so a worker inside its TORI_SHUTDOWN_GRACE_S is
+# silent too: the threshold is the grace plus STALLED_MARGIN_S, never less.
 HEARTBEAT_S = 2.0
-STALLED_AFTER_S = 10.0
+STALLED_MARGIN_S = 10.0
 RECOVERY_EVERY_S = 5.0
+# Orphaned rows (active, but no live queue entry) are re-queued when two checks in a row,
+# RECONCILE_EVERY checks apart, see them: a row between two steps of a normal transition is
+# never touched.
+RECONCILE_EVERY = 6
 
 _DUE = """
 SELECT j.id, j.storage_key FROM tori_jobs j
 WHERE j.purged_at IS NULL AND j.finished_at < now() - $1::interval
 ORDER BY j.finished_at LIMIT $2
 FOR UPDATE SKIP LOCKED
-"""
-_STILL_USED = """
-SELECT DISTINCT storage_key FROM tori_jobs
-WHERE storage_key = ANY($1::text[])
-  AND (finished_at IS NULL OR finished_at >= now() - $2::interval)
 """
 
 
@@ -58,14 +59,12 @@ async def purge(db: asyncpg.Pool, storage: Storage, days: int) -> dict[str, int]
                 break
             ids = [r["id"] for r in due]
             keys = sorted({r["storage_key"] for r in due})
-            used = {r["storage_key"] for r in await conn.fetch(_STILL_USED, keys, age)}
             await conn.execute("DELETE FROM tori_results WHERE job_id = ANY($1::uuid[])", ids)
             await conn.execute(
                 "UPDATE tori_jobs SET purged_at = now() WHERE id = ANY($1::uuid[])", ids
             )
-        for key in keys:
-            if key not in used:
-                await storage.remove(key)
+        for key in keys:  # each under its lock, re-checked: a new job may just have taken it
+            if await files.remove_if_unused(db, storage, key, age):
                 counts["files"] += 1
         counts["jobs"] += len(ids)
     status = await db.execute(
@@ -100,10 +99,20 @@ async def purge_queue_rows(app: procrastinate.App) -> None:
     )
 
 
-async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool) -> int:
-    """Give the jobs of dead workers (no heartbeat) back to the queue; returns how many."""
+def stalled_after(grace_s: float) -> float:
+    return max(grace_s, 0) + STALLED_MARGIN_S
+
+
+async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool, grace_s: float) -> int:
+    """Give the jobs of dead workers (no heartbeat) back to the queue; returns how many.
+
+    The run they were doing gives its attempt back (a crash of the machine is not the job's
+    failure); if that worker was alive after all, `runs` fences its late writes.
+    """
     stalled = await app.job_manager.get_stalled_jobs(
-        queue=jobs.QUEUE, task_name=jobs.TASK_NAME, seconds_since_heartbeat=STALLED_AFTER_S
+        queue=jobs.QUEUE,
+        task_name=jobs.TASK_NAME,
+        seconds_since_heartbeat=stalled_after(grace_s),
     )
     recovered = 0
     for job in stalled:
@@ -112,17 +121,47 @@ async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool) -> int:
         except ConnectorException:
             continue  # another copy recovered it first
         job_id = str(job.task_kwargs["job_id"])
-        await jobs.requeue(db, uuid.UUID(job_id))
+        await jobs.requeue(db, uuid.UUID(job_id), None, refund=True)
         log.warning("recovered a stalled job", extra={"event": "job.recovered", "job_id": job_id})
         recovered += 1
     return recovered
 
 
-async def recover_stalled_forever(app: procrastinate.App, db: asyncpg.Pool) -> None:
+class Reconciler:
+    """Re-queues rows that are queued/running but have no live queue entry.
+
+    That happens when a step between our row and Procrastinate's entry is lost (a worker
+    killed between them, a `finish` after its job was already re-queued). A row must be seen
+    twice, RECONCILE_EVERY checks apart, so normal transitions are never raced.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[uuid.UUID] = set()
+
+    async def check(self, db: asyncpg.Pool) -> int:
+        now = set(await jobs.orphans(db))
+        repaired = 0
+        for job_id in now & self.seen:
+            if await jobs.redefer(db, job_id):
+                repaired += 1
+                log.warning(
+                    "re-queued a job that had lost its queue entry",
+                    extra={"event": "job.requeued_orphan", "job_id": str(job_id)},
+                )
+        self.seen = now
+        return repaired
+
+
+async def recover_stalled_forever(app: procrastinate.App, db: asyncpg.Pool, grace_s: float) -> None:
+    reconciler = Reconciler()
+    checks = 0
     while True:
         await asyncio.sleep(RECOVERY_EVERY_S)
+        checks += 1
         try:
-            await recover_stalled(app, db)
+            await recover_stalled(app, db, grace_s)
+            if checks % RECONCILE_EVERY == 0:
+                await reconciler.check(db)
         except (*DB_UNAVAILABLE_ERRORS, ConnectorException) as exc:
             log.warning(
                 "stalled-job check failed", extra={"event": "recovery.failed", "error": repr(exc)}

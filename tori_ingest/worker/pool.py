@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -27,6 +26,7 @@ from tori_ingest.core.models import Processed
 from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.pipeline import process
+from tori_ingest.worker.events import EventReceiver
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +47,24 @@ class Pool:
         self.on_progress: ProgressHandler | None = None
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["tori_ingest.worker.forkserver"])
-        self._events = self._ctx.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events = EventReceiver()
         self._warm = asyncio.Event()
         self._pool = ProcessPool(
             max_workers=self.size,
             max_tasks=settings.tori_max_tasks_per_child,
             initializer=process.init_process,
-            initargs=(model, settings.tori_max_memory_mb, self._events, settings.tori_test_hooks),
+            initargs=(
+                model,
+                settings.tori_max_memory_mb,
+                self._events.sender(),
+                settings.tori_test_hooks,
+            ),
             context=self._ctx,
         )
-        self._reader = threading.Thread(target=self._read_events, name="pool-events", daemon=True)
 
     def start(self) -> None:
         """Spawn every process now (pebble starts lazily) so the model loads before any job."""
-        self._loop = asyncio.get_running_loop()
-        self._reader.start()
+        self._events.start(self._dispatch)
         for _ in range(self.size):
             self._pool.schedule(process.ping)
 
@@ -99,23 +101,7 @@ class Pool:
     def stop(self) -> None:
         self._pool.stop()
         self._pool.join(timeout=10)
-        self._events.put(("stop",))
-        self._reader.join(timeout=5)
-
-    def _read_events(self) -> None:
-        """Thread: forward pool events onto the event loop (the queue's get() blocks)."""
-        assert self._loop is not None
-        while True:
-            try:
-                event = self._events.get()
-            except (EOFError, OSError):
-                return
-            if event[0] == "stop":
-                return
-            try:
-                self._loop.call_soon_threadsafe(self._dispatch, event)
-            except RuntimeError:  # loop closed
-                return
+        self._events.close()
 
     def _dispatch(self, event: tuple[Any, ...]) -> None:
         if event[0] == "ready":

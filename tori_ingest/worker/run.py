@@ -8,8 +8,10 @@ import os
 import socket
 import time
 
+import procrastinate
+
 from tori_ingest.store import jobs
-from tori_ingest.worker import maintenance, tasks
+from tori_ingest.worker import maintenance, tasks, webhooks
 from tori_ingest.worker.runner import Runner, WorkerContext
 
 log = logging.getLogger(__name__)
@@ -19,12 +21,18 @@ HEALTHY_AFTER_S = 60.0
 
 
 async def run_worker(ctx: WorkerContext, url: str) -> None:
-    """The Procrastinate worker, until cancelled (cancelling it is the graceful stop)."""
+    """The ingest worker and the webhook delivery worker (its own queue and concurrency), until
+    cancelled (cancelling it is the graceful stop: both stop at once, each with its grace)."""
+    await asyncio.gather(_run_ingest(ctx, url), webhooks.run_deliveries(ctx, url))
+
+
+async def _run_ingest(ctx: WorkerContext, url: str) -> None:
     await ctx.pool.wait_warm()
     runner = Runner(ctx)
     app = tasks.build_app(url, ctx.settings, max_connections=ctx.pool.size + 4)
     async with app.open_async():
-        recovery = asyncio.create_task(maintenance.recover_stalled_forever(app, ctx.db))
+        grace = ctx.settings.tori_shutdown_grace_s
+        recovery = asyncio.create_task(maintenance.recover_stalled_forever(app, ctx.db, grace))
         backoff = 1.0
         try:
             while True:
@@ -46,8 +54,8 @@ async def run_worker(ctx: WorkerContext, url: str) -> None:
             recovery.cancel()
 
 
-async def _work(app: object, ctx: WorkerContext, runner: Runner) -> None:
-    await app.run_worker_async(  # type: ignore[attr-defined]
+async def _work(app: procrastinate.App, ctx: WorkerContext, runner: Runner) -> None:
+    await app.run_worker_async(
         queues=[jobs.QUEUE],
         name=f"{socket.gethostname()}:{os.getpid()}",
         # One job more than the pool runs: the next job's database round trips happen while
@@ -60,5 +68,5 @@ async def _work(app: object, ctx: WorkerContext, runner: Runner) -> None:
         delete_jobs="successful",
         listen_notify=True,
         update_heartbeat_interval=maintenance.HEARTBEAT_S,
-        stalled_worker_timeout=maintenance.STALLED_AFTER_S,
+        stalled_worker_timeout=maintenance.stalled_after(ctx.settings.tori_shutdown_grace_s),
     )

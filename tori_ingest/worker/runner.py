@@ -50,80 +50,99 @@ class Runner:
             ctx.pool,
         )
         self._progress_tasks: set[asyncio.Task[None]] = set()
+        self._runs: dict[str, int] = {}  # job id → the run this process is doing
         ctx.pool.on_progress = self.on_progress
 
     def on_progress(self, job_id: str, done: int, total: int) -> None:
-        task = asyncio.create_task(self._write_progress(uuid.UUID(job_id), done, total))
+        run = self._runs.get(job_id)
+        if run is None:
+            return
+        task = asyncio.create_task(self._write_progress(uuid.UUID(job_id), run, done, total))
         self._progress_tasks.add(task)
         task.add_done_callback(self._progress_tasks.discard)
 
-    async def _write_progress(self, job_id: uuid.UUID, done: int, total: int) -> None:
+    async def _write_progress(self, job_id: uuid.UUID, run: int, done: int, total: int) -> None:
         try:
-            await jobs.set_progress(self.db, job_id, done, total)
+            await jobs.set_progress(self.db, job_id, run, done, total)
         except TRANSIENT_ERRORS as exc:  # progress is best effort; the outcome is not
             log.warning(
                 "progress update failed",
                 extra={"event": "job.progress_failed", "job_id": str(job_id), "error": str(exc)},
             )
 
-    async def run(self, job_id: uuid.UUID, final_attempt: bool) -> None:
+    async def run(self, job_id: uuid.UUID) -> None:
         with bound_job(job_id):
-            await self._run(job_id, final_attempt)
+            row = await jobs.start(self.db, job_id)
+            if row is None:
+                log.info("job already ended; nothing to do", extra={"event": "job.skipped"})
+                return
+            self._runs[str(job_id)] = row["runs"]
+            try:
+                await self._run(row)
+            finally:
+                self._runs.pop(str(job_id), None)
 
-    async def _run(self, job_id: uuid.UUID, final_attempt: bool) -> None:
-        row = await jobs.start(self.db, job_id)
-        if row is None:
-            log.info("job already ended; nothing to do", extra={"event": "job.skipped"})
+    async def _run(self, row: asyncpg.Record) -> None:
+        """One run. Every write is fenced by `runs`; returning means the queue is done with
+        it, raising a transient error asks Procrastinate to run it again later."""
+        job_id, run, attempt = row["id"], row["runs"], row["attempts"]
+        max_attempts = self.settings.tori_max_attempts
+        if attempt > max_attempts:  # the last transient failure could not be recorded
+            await self._fail(row, ErrorCode.INTERNAL, "gave up after TORI_MAX_ATTEMPTS attempts")
             return
         queue_wait_ms = (row["started_at"] - row["created_at"]).total_seconds() * 1000
         metrics.QUEUE_WAIT.observe(queue_wait_ms / 1000)
         began = time.perf_counter()
-        path = str(self.storage.path(row["storage_key"]))
         try:
+            path = str(self.storage.path(row["storage_key"]))
             out = await self.pool.run(str(job_id), path, row["password"])
+            result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
+            stored = await jobs.succeed(self.db, job_id, run, result)
         except JobError as exc:
-            await jobs.fail(self.db, job_id, exc.code, exc.message)
-            self._finished(Status.FAILED, exc.code, began)
-            log.info("job failed", extra={"event": "job.failed", "code": exc.code})
+            await self._fail(row, exc.code, exc.message, began)
             return
-        except asyncio.CancelledError:
-            await asyncio.shield(jobs.requeue(self.db, job_id))
+        except asyncio.CancelledError:  # shutdown past the grace, or a cancel by the user
+            await asyncio.shield(jobs.requeue(self.db, job_id, run, refund=True))
             raise
         except (*TRANSIENT_ERRORS, OSError) as exc:
-            await self._transient(job_id, exc, final_attempt)
-            raise
+            if await self._transient(row, exc, final=attempt >= max_attempts):
+                raise
+            return
         except Exception as exc:
             log.exception("job crashed", extra={"event": "job.crashed"})
-            await jobs.fail(self.db, job_id, ErrorCode.INTERNAL, f"unexpected error: {exc!r}")
+            message = f"unexpected error ({type(exc).__name__}); see the worker log"
+            await self._fail(row, ErrorCode.INTERNAL, message, began)
             return
-        result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
-        try:
-            stored = await jobs.succeed(self.db, job_id, result)
-        except TRANSIENT_ERRORS as exc:
-            await self._transient(job_id, exc, final_attempt)
-            raise
-        if not stored:  # cancelled (or finished by another copy) while it ran
+        if not stored:  # cancelled, or a newer run owns it
             log.info("job ended elsewhere; result discarded", extra={"event": "job.discarded"})
             return
-        self._finished(Status.SUCCEEDED, None, began)
+        metrics.JOBS_FINISHED.labels(status=Status.SUCCEEDED, error_code="").inc()
+        metrics.JOB_DURATION.observe(time.perf_counter() - began)
         metrics.PAGES.inc(out.document.pages)
         log.info("job succeeded", extra={"event": "job.succeeded", "pages": out.document.pages})
 
-    @staticmethod
-    def _finished(status: Status, code: ErrorCode | None, began: float) -> None:
-        metrics.JOBS_FINISHED.labels(status=status, error_code=code or "").inc()
-        metrics.JOB_DURATION.observe(time.perf_counter() - began)
+    async def _fail(
+        self, row: asyncpg.Record, code: ErrorCode, message: str, began: float | None = None
+    ) -> None:
+        if await jobs.fail(self.db, row["id"], code, message, run=row["runs"]):
+            metrics.JOBS_FINISHED.labels(status=Status.FAILED, error_code=code).inc()
+            if began is not None:
+                metrics.JOB_DURATION.observe(time.perf_counter() - began)
+            log.info("job failed", extra={"event": "job.failed", "code": code})
 
-    async def _transient(self, job_id: uuid.UUID, exc: BaseException, final: bool) -> None:
+    async def _transient(self, row: asyncpg.Record, exc: BaseException, final: bool) -> bool:
+        """Record a transient failure; True when the queue should run the job again."""
         log.warning("transient error", extra={"event": "job.transient_error", "error": repr(exc)})
+        what = exc.dependency if isinstance(exc, Unavailable) else "database or storage"
         try:
             if final:
-                message = f"gave up after retries: {exc!r}"
-                await jobs.fail(self.db, job_id, ErrorCode.INTERNAL, message)
-            else:
-                await jobs.requeue(self.db, job_id)
+                message = f"gave up after TORI_MAX_ATTEMPTS attempts: the {what} was unavailable"
+                await self._fail(row, ErrorCode.INTERNAL, message)
+                return False
+            await jobs.requeue(self.db, row["id"], row["runs"], refund=False)
         except TRANSIENT_ERRORS:
-            pass  # the database is away: stalled-job recovery puts the row right later
+            pass  # the database is away: the retry (or the reconciler) puts the row right
+        return True
 
 
 def assemble(row: asyncpg.Record, out: Processed, queue_wait_ms: float, total_ms: float) -> Result:
@@ -141,7 +160,7 @@ def assemble(row: asyncpg.Record, out: Processed, queue_wait_ms: float, total_ms
         keyphrases=out.keyphrases,
         chunks=out.chunks,
         stats=out.stats,
-        warnings=out.warnings,
+        warnings=[w.replace("\x00", "") for w in out.warnings],  # jsonb cannot hold NUL
         timings_ms=Timings(
             queue_wait=round(queue_wait_ms, 1), **out.timings_ms, total=round(total_ms, 1)
         ),

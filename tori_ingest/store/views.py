@@ -1,0 +1,162 @@
+"""Reading jobs: one row, a page of rows, counts, the stored result, and the public view.
+
+Pure reads; every state change lives in `jobs`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+import asyncpg
+
+from tori_ingest.core.models import Counts, DocumentRef, ErrorInfo, JobView, Links, Summary
+from tori_ingest.core.vocab import Lane, Status
+from tori_ingest.store.jobs import JOB_COLUMNS
+
+
+async def get(
+    db: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID, owner: str | None = None
+) -> asyncpg.Record | None:
+    """One job; with `owner`, only if that owner's (another's job does not exist for them)."""
+    return await db.fetchrow(
+        f"SELECT {JOB_COLUMNS} FROM tori_jobs WHERE id = $1 AND ($2::text IS NULL OR owner = $2)",
+        job_id,
+        owner,
+    )
+
+
+async def get_many(
+    db: asyncpg.Pool | asyncpg.Connection, ids: Sequence[uuid.UUID]
+) -> list[asyncpg.Record]:
+    """The rows of `ids`, in that order (missing ones left out)."""
+    rows = await db.fetch(f"SELECT {JOB_COLUMNS} FROM tori_jobs WHERE id = ANY($1::uuid[])", ids)
+    by_id = {r["id"]: r for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def list_page(
+    db: asyncpg.Pool,
+    *,
+    status: Status | None,
+    lane: Lane | None,
+    after: uuid.UUID | None,
+    limit: int,
+    owner: str | None = None,
+    owner_ref: str | None = None,
+) -> list[asyncpg.Record]:
+    """Newest first; `after` is the last id of the previous page (keyset pagination).
+    Erased jobs are not listed; `owner` limits to one owner's jobs."""
+    return await db.fetch(
+        f"""SELECT {JOB_COLUMNS} FROM tori_jobs
+            WHERE ($1::text IS NULL OR status = $1)
+              AND ($4::text IS NULL OR lane = $4)
+              AND ($5::text IS NULL OR owner = $5)
+              AND ($6::text IS NULL OR owner_ref = $6)
+              AND erased_at IS NULL
+              AND ($2::uuid IS NULL OR (created_at, id) <
+                   (SELECT created_at, id FROM tori_jobs WHERE id = $2))
+            ORDER BY created_at DESC, id DESC LIMIT $3""",
+        status,
+        after,
+        limit,
+        lane,
+        owner,
+        owner_ref,
+    )
+
+
+_PAGES = """
+SELECT {what} FROM tori_results r,
+       jsonb_array_elements(r.result -> 'pages') WITH ORDINALITY AS p(page, n)
+WHERE r.job_id = $1 ORDER BY p.n
+"""
+PAGES_PER_FETCH = 50
+
+
+async def result_stream(
+    db: asyncpg.Pool, job_id: uuid.UUID, *, text: bool = False
+) -> AsyncIterator[bytes] | None:
+    """The stored result, streamed a few pages at a time (None when purged or missing).
+
+    JSON: everything but the pages first (a summary `curl | head` can read), then `pages`.
+    Text: the cleaned pages separated by form feeds, like pdftotext. Memory stays bounded
+    by PAGES_PER_FETCH pages, however long the document.
+    """
+    conn: asyncpg.Connection = await db.acquire()
+    transaction = conn.transaction(readonly=True)
+    await transaction.start()
+    try:
+        head = await conn.fetchval(
+            "SELECT (result - 'pages')::text FROM tori_results WHERE job_id = $1", job_id
+        )
+    except BaseException:
+        await transaction.rollback()
+        await db.release(conn)
+        raise
+    if head is None:
+        await transaction.rollback()
+        await db.release(conn)
+        return None
+    what = "p.page ->> 'text'" if text else "p.page::text"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            separator = b"\f" if text else b","
+            if not text:
+                yield head[:-1].encode() + (b',"pages":[' if head != "{}" else b'"pages":[')
+            first = True
+            cursor = conn.cursor(_PAGES.format(what=what), job_id, prefetch=PAGES_PER_FETCH)
+            async for record in cursor:
+                yield (b"" if first else separator) + (record[0] or "").encode()
+                first = False
+            if not text:
+                yield b"]}"
+        finally:
+            await transaction.rollback()
+            await db.release(conn)
+
+    return chunks()
+
+
+async def state_counts(db: asyncpg.Pool) -> dict[tuple[Status, Lane], int]:
+    """Number of jobs per (status, lane)."""
+    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
+    return {(Status(r["status"]), Lane(r["lane"])): r["n"] for r in rows}
+
+
+async def counts(db: asyncpg.Pool) -> Counts:
+    """Jobs by state and by lane (for `status`)."""
+    by_status: dict[Status, int] = {}
+    by_lane: dict[Lane, dict[Status, int]] = {}
+    for (status, lane), n in (await state_counts(db)).items():
+        by_status[status] = by_status.get(status, 0) + n
+        by_lane.setdefault(lane, {})[status] = n
+    return Counts(jobs=by_status, lanes=by_lane)
+
+
+def view(row: asyncpg.Record) -> JobView:
+    """The public state of a job (GET /jobs/{id})."""
+    error = (
+        ErrorInfo(code=row["error_code"], message=row["error_message"] or "")
+        if row["error_code"]
+        else None
+    )
+    summary = row["summary"]
+    return JobView(
+        job_id=str(row["id"]),
+        status=row["status"],
+        lane=row["lane"],
+        owner_ref=row["owner_ref"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempts=row["attempts"],
+        pages_done=row["pages_done"],
+        pages_total=row["pages_total"],
+        document=DocumentRef(sha256=row["sha256"], filename=row["filename"], bytes=row["bytes"]),
+        deduplicated=row["deduplicated"],
+        error=error,
+        result=Summary.model_validate_json(summary) if summary is not None else None,
+        links=Links.of(row["id"]),
+    )

@@ -1,0 +1,212 @@
+"""Webhook delivery: a Procrastinate worker of its own, on its own queue, next to the ingest
+worker of the same process, so a slow or dead receiver never holds an ingest slot.
+
+One queue job = one try. A try that fails records itself and queues the next one (exponential
+backoff with jitter, `core.webhooks.retry_delay`) in one transaction, until a 2xx, a refused
+address, or the end of the retry window. Every try sends the same body and `webhook-id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import procrastinate
+from procrastinate import BaseRetryStrategy, JobContext
+from procrastinate.exceptions import ConnectorException
+from procrastinate.jobs import Job
+from procrastinate.retry import RetryDecision
+
+from tori_ingest.core import metrics
+from tori_ingest.core.logs import bound_job
+from tori_ingest.core.settings import Settings
+from tori_ingest.core.vocab import DeliveryState
+from tori_ingest.core.webhooks import RETRY_WINDOW_S, retry_delay, webhook_id
+from tori_ingest.store import deliveries
+from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
+from tori_ingest.worker import maintenance
+from tori_ingest.worker.delivery import ATTEMPT_TIMEOUT_S, Outcome, Sender, elapsed_ms
+from tori_ingest.worker.runner import WorkerContext
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 8  # tries in flight per process (I/O only)
+MAX_CONNECTIONS = 4  # Procrastinate's pool for this worker
+POLL_S, FAST_POLL_S = 5.0, 0.1  # scheduled retries are found by polling (TORI_TEST_HOOKS: fast)
+MAX_RESTART_BACKOFF_S = 30.0
+MAX_TASK_BACKOFF_S = 300.0
+
+
+class UnexpectedErrorRetry(BaseRetryStrategy):
+    """For a try that raised (the database went away, a bug): again later, with backoff. A
+    try's own failure never raises: it records itself and queues the next try."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, asyncio.CancelledError):  # a shutdown: another worker, now
+            return RetryDecision(retry_in={"seconds": 0})
+        wait = min(2.0 ** (job.attempts + 1), MAX_TASK_BACKOFF_S) + random.random()
+        return RetryDecision(retry_in={"seconds": wait})
+
+
+class Deliverer:
+    """Makes one try of a delivery and decides what comes next."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.settings: Settings = ctx.settings
+        self.db = ctx.db
+        self.sender = Sender(ctx.settings)
+
+    async def deliver(self, delivery_id: uuid.UUID, queue_job: int) -> None:
+        claimed = await deliveries.claim(self.db, delivery_id, queue_job)
+        if claimed is None:
+            return  # delivered, ended or erased meanwhile, or not this queue job's any more
+        body = claimed.payload
+        if body is None and claimed.snapshot is not None:
+            try:
+                fresh = deliveries.event_body(claimed.snapshot)
+            except ValueError as exc:  # not a terminal job row: nothing to announce
+                await deliveries.fail(self.db, delivery_id, queue_job, f"bad event: {exc}")
+                return
+            body = await deliveries.freeze_payload(self.db, delivery_id, fresh)
+        if body is None:
+            await deliveries.fail(self.db, delivery_id, queue_job, "the event has no payload")
+            return
+        at = datetime.now(UTC)
+        started = time.perf_counter()
+        outcome = await self.sender.send(claimed.url, webhook_id(delivery_id), body)
+        attempt = deliveries.Attempt(
+            at, elapsed_ms(started), outcome.status_code, outcome.error, outcome.excerpt
+        )
+        state, next_at = self.next_step(outcome, claimed.attempts + 1, claimed.created_at)
+        if state is DeliveryState.FAILED and not outcome.refused:
+            attempt = deliveries.Attempt(
+                at, attempt.duration_ms, outcome.status_code, _gave_up(outcome), outcome.excerpt
+            )
+        if not await deliveries.record(self.db, claimed, queue_job, attempt, state, next_at):
+            return
+        _observe(outcome, attempt.duration_ms, claimed.created_at)
+        with bound_job(claimed.job_id):
+            log.log(
+                logging.INFO if outcome.ok else logging.WARNING,
+                "webhook try",
+                extra={
+                    "event": f"webhook.{state}",
+                    "webhook_id": webhook_id(delivery_id),
+                    "attempt": claimed.attempts + 1,
+                    "status_code": outcome.status_code,
+                    "error": outcome.error,
+                    "next_attempt_at": next_at.isoformat() if next_at else None,
+                },
+            )
+
+    def next_step(
+        self, outcome: Outcome, failures: int, created_at: datetime
+    ) -> tuple[DeliveryState, datetime | None]:
+        if outcome.ok:
+            return DeliveryState.DELIVERED, None
+        if outcome.refused:
+            return DeliveryState.FAILED, None
+        wait = retry_delay(failures, fast=self.settings.tori_test_hooks)
+        next_at = datetime.now(UTC) + timedelta(seconds=wait)
+        if next_at > created_at + timedelta(seconds=RETRY_WINDOW_S):
+            return DeliveryState.FAILED, None
+        return DeliveryState.PENDING, next_at
+
+
+def _gave_up(outcome: Outcome) -> str:
+    hours = RETRY_WINDOW_S / 3600
+    return f"{outcome.error}; gave up: no 2xx within {hours:g} h of the event"
+
+
+def _observe(outcome: Outcome, duration_ms: float, created_at: datetime) -> None:
+    if outcome.ok:
+        kind = "delivered"
+        metrics.WEBHOOK_LATENCY.observe((datetime.now(UTC) - created_at).total_seconds())
+    elif outcome.refused:
+        kind = "refused"
+    else:
+        kind = "rejected" if outcome.status_code is not None else "error"
+    metrics.WEBHOOK_ATTEMPTS.labels(outcome=kind).inc()
+    metrics.WEBHOOK_ATTEMPT_SECONDS.observe(duration_ms / 1000)
+
+
+async def deliver(context: JobContext, delivery_id: str) -> None:
+    deliverer: Deliverer = context.additional_context["deliverer"]
+    assert context.job.id is not None
+    await deliverer.deliver(uuid.UUID(delivery_id), context.job.id)
+
+
+def build_app(url: str) -> procrastinate.App:
+    connector = procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=MAX_CONNECTIONS)
+    app = procrastinate.App(connector=connector)
+    app.task(
+        name=deliveries.TASK_NAME,
+        queue=deliveries.QUEUE,
+        pass_context=True,
+        retry=UnexpectedErrorRetry(),
+    )(deliver)
+    return app
+
+
+async def run_deliveries(ctx: WorkerContext, url: str) -> None:
+    """The delivery worker, until cancelled (restarted, with backoff, if it stops)."""
+    app = build_app(url)
+    deliverer = Deliverer(ctx)
+    grace = ctx.settings.tori_shutdown_grace_s
+    async with app.open_async():
+        recovery = asyncio.create_task(_recover_stalled_forever(app, grace))
+        backoff = 1.0
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await _work(app, ctx.settings, deliverer)
+                    log.warning("webhook worker stopped by itself; restarting")
+                except Exception as exc:
+                    log.warning("webhook worker stopped on an error; restarting", exc_info=exc)
+                if time.monotonic() - started > 60:
+                    backoff = 1.0
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
+        finally:
+            recovery.cancel()
+            await deliverer.sender.close()
+
+
+async def _work(app: procrastinate.App, settings: Settings, deliverer: Deliverer) -> None:
+    grace = settings.tori_shutdown_grace_s
+    await app.run_worker_async(
+        queues=[deliveries.QUEUE],
+        name=f"{socket.gethostname()}:{os.getpid()}:webhooks",
+        concurrency=CONCURRENCY,
+        additional_context={"deliverer": deliverer},
+        install_signal_handlers=False,
+        shutdown_graceful_timeout=min(grace, ATTEMPT_TIMEOUT_S + 2),
+        delete_jobs="successful",
+        listen_notify=True,
+        fetch_job_polling_interval=FAST_POLL_S if settings.tori_test_hooks else POLL_S,
+        update_heartbeat_interval=maintenance.HEARTBEAT_S,
+        stalled_worker_timeout=maintenance.stalled_after(grace),
+    )
+
+
+async def _recover_stalled_forever(app: procrastinate.App, grace_s: float) -> None:
+    """Tries held by a dead worker (no heartbeat) go back to the queue: at least once."""
+    while True:
+        await asyncio.sleep(maintenance.RECOVERY_EVERY_S)
+        with contextlib.suppress(*DB_UNAVAILABLE_ERRORS, ConnectorException):
+            stalled = await app.job_manager.get_stalled_jobs(
+                queue=deliveries.QUEUE,
+                task_name=deliveries.TASK_NAME,
+                seconds_since_heartbeat=maintenance.stalled_after(grace_s),
+            )
+            for job in stalled:
+                with contextlib.suppress(ConnectorException):  # another copy was first
+                    await app.job_manager.retry_job(job)
