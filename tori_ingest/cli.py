@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Coroutine
 from typing import Any
@@ -15,7 +14,7 @@ from tori_ingest import __version__
 from tori_ingest.core import logs
 from tori_ingest.core.errors import StartupError
 from tori_ingest.core.settings import Settings, SettingsError, example_env, is_loopback
-from tori_ingest.core.vocab import Lane, Status
+from tori_ingest.core.vocab import Lane
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,16 +32,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow binding beyond loopback without TORI_API_TOKENS",
     )
 
-    sub.add_parser("worker", help="run a worker alone")
-    sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    config = sub.add_parser("config", help="print the effective settings (resolved, masked)")
+    sub.add_parser(
+        "worker",
+        help="run a worker alone (no HTTP; probes and /metrics on TORI_METRICS_PORT if set)",
+        description="Run jobs from the queue: more copies of this = more throughput.",
+    )
+    sub.add_parser(
+        "migrate",
+        help="apply database migrations (idempotent)",
+        description="Create or upgrade the schema (ours and Procrastinate's); safe to run twice "
+        "or from two copies at once. `serve` and `worker` do it at start with TORI_AUTO_MIGRATE.",
+    )
+    config = sub.add_parser(
+        "config",
+        help="print the effective settings (resolved, masked)",
+        description="Every setting after the environment, defaults resolved, secrets masked.",
+    )
     config.add_argument(
         "--example-env", action="store_true", help="print every setting with its default"
     )
 
     submit = sub.add_parser("submit", help="upload files or directories and follow them live")
     submit.add_argument("paths", nargs="+", metavar="PATH")
-    submit.add_argument("--url", default=None, help="service URL (default http://127.0.0.1:$PORT)")
+    submit.add_argument(
+        "--url", default=None, help="service URL (default $TORI_URL or http://127.0.0.1:$PORT)"
+    )
     submit.add_argument("--token", default=None, help="bearer token (default $TORI_TOKEN)")
     submit.add_argument(
         "--priority",
@@ -63,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure throughput, efficiency, latencies, queue overhead and memory on this machine",
     )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--url", default=None, help="Postgres to use (default: embedded)")
+    bench.add_argument(
+        "--database-url", default=None, help="Postgres to measure on (default: embedded)"
+    )
     bench.add_argument("--corpus", default=None, help="folder of PDFs (default: generated)")
     bench.add_argument("--model", default=None, help="default $TORI_SPACY_MODEL")
     bench.add_argument("--pool-size", type=int, default=0, help="default $TORI_POOL_SIZE")
@@ -116,10 +132,20 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from tori_ingest.store import migrate
     from tori_ingest.store.db import database_url
 
+    sock = None
     if args.command == "serve":
         host = args.host or settings.tori_host
         port = args.port if args.port is not None else settings.port
         if not _bind_allowed(host, settings, args.insecure):
+            return 2
+        try:
+            sock = service.bind(host, port)
+        except OSError as exc:
+            print(
+                f"tori-ingest: cannot listen on {host}:{port} ({exc.strerror}): "
+                "pick another port with --port or PORT",
+                file=sys.stderr,
+            )
             return 2
         if not args.no_worker:
             _check_model(settings)
@@ -134,7 +160,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             applied = asyncio.run(migrate.migrate_url(url))
             print("applied: " + ", ".join(applied) if applied else "database is up to date")
         elif args.command == "serve":
-            run_loop(service.serve(settings, url, host=host, port=port, worker=not args.no_worker))
+            run_loop(service.serve(settings, url, sock=sock, worker=not args.no_worker))
         elif args.command == "worker":
             run_loop(service.work(settings, url))
         elif args.command == "status":
@@ -185,46 +211,10 @@ def _missing_extra(extra: str, exc: ImportError) -> int:
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        from rich.console import Console
-
-        from tori_ingest.client import submit
+        from tori_ingest.client import command
     except ImportError as exc:
         return _missing_extra("client", exc)
-
-    console = Console()
-    try:
-        paths = submit.collect(args.paths)
-    except FileNotFoundError as exc:
-        print(f"tori-ingest: {exc}", file=sys.stderr)
-        return 2
-    url = args.url or f"http://127.0.0.1:{settings.port}"
-    token = args.token or os.environ.get("TORI_TOKEN")
-    references = None
-    if args.by_reference:
-        if settings.import_dir is None:
-            print(
-                "tori-ingest: --by-reference needs TORI_IMPORT_DIR (the tree the service reads)",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            references = submit.relative_to_import(paths, settings.import_dir)
-        except ValueError as exc:
-            print(f"tori-ingest: not under TORI_IMPORT_DIR: {exc}", file=sys.stderr)
-            return 2
-    items = asyncio.run(
-        submit.submit(
-            paths,
-            url=url,
-            token=token,
-            priority=args.priority,
-            password=args.password,
-            concurrency=max(1, args.concurrency),
-            references=references,
-        )
-    )
-    console.print(submit.summary(items))
-    return 0 if all(i.status == Status.SUCCEEDED for i in items) else 1
+    return command.main(args, settings)
 
 
 async def _status(url: str, job_id: str | None) -> int:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 
@@ -86,9 +88,9 @@ async def open_resources(
             hub = EventHub(url)
             hub.start()
         log.info(
-            "tori-ingest started",
+            "tori-ingest starting",
             extra={
-                "event": "service.started",
+                "event": "service.starting",
                 "version": __version__,
                 "model": model,
                 "pool_size": pool.size if pool else 0,
@@ -108,9 +110,17 @@ async def open_resources(
 class _Server(uvicorn.Server):
     """uvicorn, minus its own signal handling: this process stops API and worker together."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.listening.set()
 
 
 async def _until_signal() -> None:
@@ -120,19 +130,57 @@ async def _until_signal() -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info(
-        "stopping: no new jobs; in-flight jobs get TORI_SHUTDOWN_GRACE_S to finish",
+        "stopping: no new jobs; in-flight jobs get TORI_SHUTDOWN_GRACE_S to finish"
+        " (Ctrl-C again to exit at once)",
         extra={"event": "service.stopping"},
     )
+    loop.add_signal_handler(signal.SIGINT, _exit_now)
 
 
-async def serve(settings: Settings, url: str, *, host: str, port: int, worker: bool) -> None:
+def _exit_now() -> None:
+    """A second Ctrl-C: the person wants out now (in-flight jobs go back to the queue when a
+    worker notices this one is gone)."""
+    log.warning("second interrupt: exiting now", extra={"event": "service.forced_exit"})
+    logging.shutdown()
+    os._exit(130)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a port in use is one clear
+    error at once, not a traceback after the database and the pool came up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+async def serve(settings: Settings, url: str, *, sock: socket.socket, worker: bool) -> None:
+    host, port = sock.getsockname()[:2]
     async with open_resources(settings, url, with_pool=worker, with_events=True) as res:
         local_only = not settings.api_tokens and is_loopback(host)
         server = _Server(_uvicorn_config(build_app(res.http(local_only)), host, port))
-        running = [asyncio.create_task(server.serve(), name="http")]
+        running = [asyncio.create_task(server.serve(sockets=[sock]), name="http")]
         if worker:
             running.append(asyncio.create_task(run_worker(res.worker(), url), name="worker"))
-        await _run_until_stopped(running, on_stop=lambda: setattr(server, "should_exit", True))
+        announce = asyncio.create_task(_announce_ready(server, res, f"http://{host}:{port}"))
+        try:
+            await _run_until_stopped(running, on_stop=lambda: setattr(server, "should_exit", True))
+        finally:
+            announce.cancel()
+
+
+async def _announce_ready(server: _Server, res: Resources, url: str) -> None:
+    """One "ready" line, when /readyz would pass: listening, and the pool warm if any."""
+    await server.listening.wait()
+    if res.pool is not None:
+        await res.pool.wait_warm()
+    log.info(f"ready on {url} (API docs: {url}/docs)", extra={"event": "service.ready"})
 
 
 async def work(settings: Settings, url: str) -> None:

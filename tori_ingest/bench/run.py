@@ -178,7 +178,7 @@ def main(args: Any) -> int:
             Path(args.corpus) if args.corpus else None,
             model,
             pool_size,
-            args.url,
+            args.database_url,
             args.long_jobs,
             args.samples,
             log,

@@ -231,7 +231,7 @@ def _error_code(response: httpx.Response) -> str:
 def summary(items: list[Tracked]) -> Table:
     table = Table(title="tori-ingest submit")
     for column in ("file", "job", "status", "pages", "error"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrap, never cut a path or a job id
     for item in items:
         colour = {Status.SUCCEEDED: "green", Status.FAILED: "red", REFUSED: "red"}.get(
             item.status, ""

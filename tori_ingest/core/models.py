@@ -132,6 +132,9 @@ class ByReference(Model):
     paths: list[str] | None = Field(None, description=f"at most {MAX_PATHS}")
     priority: Lane = Lane.BULK
     password: str | None = Field(None, max_length=MAX_TEXT_FIELD)
+    callback_url: str | None = Field(
+        None, description="POSTed a signed webhook at each terminal state (else TORI_WEBHOOK_URL)"
+    )
 
 
 class RetryRequest(Model):

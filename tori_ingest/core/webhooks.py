@@ -31,7 +31,13 @@ ALLOW_FLAG = "TORI_WEBHOOK_ALLOW_PRIVATE=1"
 METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
-    for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "168.63.129.16")
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "fd00:ec2::254",
+        "100.100.100.200",
+        "168.63.129.16",
+    )
 )
 
 # Retries: exponential from RETRY_BASE_S, capped at RETRY_CAP_S, ±RETRY_JITTER, for
@@ -132,7 +138,9 @@ def parse_secrets(raw: str) -> list[bytes]:
         except (binascii.Error, ValueError):
             raise ValueError("TORI_WEBHOOK_SECRET is not valid base64 after whsec_") from None
         if not SECRET_BYTES[0] <= len(key) <= SECRET_BYTES[1]:
-            raise ValueError(f"TORI_WEBHOOK_SECRET must hold {SECRET_BYTES[0]}-{SECRET_BYTES[1]} bytes")
+            raise ValueError(
+                f"TORI_WEBHOOK_SECRET must hold {SECRET_BYTES[0]}-{SECRET_BYTES[1]} bytes"
+            )
         keys.append(key)
     if not keys:
         raise ValueError("TORI_WEBHOOK_SECRET is empty")

@@ -31,6 +31,7 @@ from tori_ingest.core.models import (
     RetryRequest,
 )
 from tori_ingest.core.vocab import ErrorCode, Lane
+from tori_ingest.core.webhooks import DeliveryList
 from tori_ingest.http import docs, metrics, probes, routes, ws
 from tori_ingest.http.auth import Auth
 from tori_ingest.http.context import Context
@@ -49,6 +50,7 @@ class UploadForm(BaseModel):
     priority: Lane = Lane.INTERACTIVE
     password: str | None = Field(None, description="for encrypted PDFs")
     owner_ref: str | None = Field(None, description="the app's own tag, e.g. its user id")
+    callback_url: str | None = Field(None, description="webhook at each terminal state")
 
 
 SUBMIT = Op(
@@ -111,6 +113,16 @@ ENDPOINTS = [
             {200: [Result, TEXT]},
             (E.BAD_REQUEST, E.NOT_FOUND, E.NOT_READY, E.EXPIRED),
             query=routes.ResultQuery,
+        ),
+    ),
+    Endpoint(
+        "/jobs/{job_id}/deliveries",
+        "GET",
+        routes.get_deliveries,
+        Op(
+            "The job's webhook deliveries: state, tries, status codes, next try",
+            {200: DeliveryList},
+            (E.NOT_FOUND, E.EXPIRED),
         ),
     ),
     Endpoint(

@@ -15,9 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tori_ingest.core.metrics import HTTP_LATENCY, HTTP_REQUESTS, JOBS_BY_STATE, QUEUE_DEPTH
-from tori_ingest.core.vocab import Lane, Status
-from tori_ingest.store import views
+from tori_ingest.core.metrics import (
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    JOBS_BY_STATE,
+    QUEUE_DEPTH,
+    WEBHOOK_DELIVERIES,
+)
+from tori_ingest.core.vocab import DeliveryState, Lane, Status
+from tori_ingest.store import deliveries, views
 
 
 async def refresh_from_database(db: asyncpg.Pool) -> None:
@@ -27,6 +33,9 @@ async def refresh_from_database(db: asyncpg.Pool) -> None:
             JOBS_BY_STATE.labels(status=status, lane=lane).set(counts.get((status, lane), 0))
     for lane in Lane:
         QUEUE_DEPTH.labels(lane=lane).set(counts.get((Status.QUEUED, lane), 0))
+    by_state = await deliveries.state_counts(db)
+    for state in DeliveryState:
+        WEBHOOK_DELIVERIES.labels(state=state).set(by_state.get(state, 0))
 
 
 async def metrics_endpoint(request: Request) -> Response:

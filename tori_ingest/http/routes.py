@@ -29,7 +29,7 @@ from tori_ingest.core.models import (
     RetryRequest,
 )
 from tori_ingest.core.vocab import ErrorCode, Lane, Status
-from tori_ingest.http import upload
+from tori_ingest.http import callbacks, upload
 from tori_ingest.http.auth import Tickets, principal
 from tori_ingest.http.context import Context, ctx
 from tori_ingest.http.middleware import JSON
@@ -113,6 +113,7 @@ async def create_jobs(request: Request) -> Response:
     reprocess = parse(SubmitQuery, dict(request.query_params)).reprocess
     if request.headers.get("content-type", "").startswith("application/json"):
         body = parse(ByReference, await read_body(request))
+        callback_url = callbacks.callback_for(c.settings, body.callback_url)
         await c.admission.check(c.db, body.priority)
         found = await reference.collect(
             c.settings.import_dir, body, c.settings.max_upload_bytes, c.storage
@@ -139,13 +140,16 @@ async def create_jobs(request: Request) -> Response:
             lane = _lane(form.fields.get("priority"), Lane.INTERACTIVE)
             password = _text_field(form.fields.get("password"), "password")
             owner_ref = _text_field(form.fields.get("owner_ref"), "owner_ref")
+            callback_url = callbacks.callback_for(c.settings, form.fields.get("callback_url"))
             await c.admission.check(c.db, lane)
         except BaseException:
             await form.discard()
             raise
         extra = {}
     who = principal(request)
-    meta = JobMeta(lane, password, who.name, owner_ref)
+    meta = JobMeta(lane, password, who.name, owner_ref, callback_url)
+    if callback_url != c.settings.tori_webhook_url:  # a replay with another callback differs
+        extra["callback_url"] = callback_url
     outcome = await _submit(c, incoming, meta, key, reprocess, {**extra, "owner_ref": owner_ref})
     return _accepted(outcome, c.tickets)
 
@@ -158,6 +162,7 @@ class JobMeta:
     password: str | None
     owner: str | None
     owner_ref: str | None
+    callback_url: str | None = None  # webhook target (sql/008_webhooks.sql)
 
 
 @dataclass(frozen=True)
@@ -196,6 +201,7 @@ async def _submit(
                     meta.password,
                     meta.owner,
                     meta.owner_ref,
+                    meta.callback_url,
                 )
             )
         return await intake.submit(
@@ -271,6 +277,11 @@ def _accepted(outcome: intake.Outcome, tickets: Tickets | None) -> Response:
 
 async def get_job(request: Request) -> Response:
     return JSON(views.view(await load_job(request)))
+
+
+async def get_deliveries(request: Request) -> Response:
+    """The job's webhook deliveries and their tries (same access as the job itself)."""
+    return await callbacks.list_deliveries(request, (await load_job(request))["id"])
 
 
 async def cancel_job(request: Request) -> Response:

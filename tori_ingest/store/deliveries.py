@@ -76,7 +76,9 @@ def event_body(snapshot: str) -> str:
     if job.get("summary") is not None:
         job["summary"] = orjson.dumps(job["summary"]).decode()  # as asyncpg reads jsonb
     view: JobView = views.view(job)  # type: ignore[arg-type]  (a mapping like a Record)
-    event = WebhookEvent(type=EventType.of(Status(job["status"])), timestamp=view.finished_at, data=view)
+    event = WebhookEvent(
+        type=EventType.of(Status(job["status"])), timestamp=view.finished_at, data=view
+    )
     return event.model_dump_json()
 
 
@@ -212,7 +214,8 @@ async def state_counts(db: asyncpg.Pool) -> dict[DeliveryState, int]:
 async def purge(db: asyncpg.Pool, days: int) -> int:
     """Ended deliveries older than retention (their logs go with them); returns how many."""
     status = await db.execute(
-        "DELETE FROM tori_webhook_deliveries WHERE state <> $1 AND created_at < now() - $2::interval",
+        "DELETE FROM tori_webhook_deliveries"
+        " WHERE state <> $1 AND created_at < now() - $2::interval",
         DeliveryState.PENDING,
         timedelta(days=days),
     )

@@ -44,7 +44,9 @@ class Outcome:
 
 def signed_headers(keys: list[bytes], msg_id: str, body: str, now: datetime) -> dict[str, str]:
     """Standard Webhooks headers; one `v1,` signature per key (several while rotating)."""
-    signatures = " ".join(Webhook(key).sign(msg_id=msg_id, timestamp=now, data=body) for key in keys)
+    signatures = " ".join(
+        Webhook(key).sign(msg_id=msg_id, timestamp=now, data=body) for key in keys
+    )
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(floor(now.timestamp())),
@@ -91,7 +93,9 @@ class Sender:
                     "POST", target, content=body.encode(), headers=headers, extensions=extensions
                 ) as answer:
                     excerpt = await _excerpt(answer)
-                    error = None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
+                    error = (
+                        None if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
+                    )
                     return Outcome(answer.status_code, error, excerpt)
         except CallbackRefused as exc:
             return Outcome(None, f"refused: {exc}", refused=True)

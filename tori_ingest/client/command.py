@@ -1,0 +1,72 @@
+"""`tori-ingest submit` as a command: arguments in, one clear line for every problem, a summary
+and an exit status out (0 all succeeded, 1 some failed or were refused, 2 nothing to do)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections import Counter
+
+import httpx
+import websockets
+from rich.console import Console
+
+from tori_ingest.client import submit
+from tori_ingest.core.settings import Settings
+from tori_ingest.core.vocab import Status
+
+
+def fail(message: str) -> int:
+    print(f"tori-ingest: {message}", file=sys.stderr)
+    return 2
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        paths = submit.collect(args.paths)
+    except FileNotFoundError as exc:
+        return fail(str(exc))
+    if not paths:
+        return fail(f"no PDF found in {', '.join(args.paths)} (directories are searched for *.pdf)")
+    url = (args.url or os.environ.get("TORI_URL") or f"http://127.0.0.1:{settings.port}").rstrip(
+        "/"
+    )
+    token = args.token or os.environ.get("TORI_TOKEN")
+    references = None
+    if args.by_reference:
+        if settings.import_dir is None:
+            return fail("--by-reference needs TORI_IMPORT_DIR (the tree the service reads)")
+        try:
+            references = submit.relative_to_import(paths, settings.import_dir)
+        except ValueError as exc:
+            return fail(f"not under TORI_IMPORT_DIR: {exc}")
+    try:
+        httpx.get(f"{url}/healthz", timeout=10).raise_for_status()  # before any progress bar
+    except httpx.HTTPError as exc:
+        return fail(f"cannot reach the service at {url} ({_reason(exc)}): is `tori-ingest serve` "
+                    "running? (--url or TORI_URL)")  # fmt: skip
+    try:
+        items = asyncio.run(
+            submit.submit(
+                paths,
+                url=url,
+                token=token,
+                priority=args.priority,
+                password=args.password,
+                concurrency=max(1, args.concurrency),
+                references=references,
+            )
+        )
+    except (httpx.TransportError, OSError, websockets.InvalidHandshake) as exc:
+        return fail(f"lost the service at {url} ({_reason(exc)}); jobs already submitted go on")
+    console = Console(width=max(Console().width, 160))  # ids and paths are never cut
+    console.print(submit.summary(items))
+    counts = Counter(item.status for item in items)
+    console.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    return 0 if counts[Status.SUCCEEDED] == len(items) else 1
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
