@@ -251,3 +251,8 @@ async def test_local_service_refuses_foreign_hosts_and_origins(start_server: Sta
     assert allowed.status_code == 200
     async with httpx.AsyncClient(base_url=f"http://localhost:{srv.port}") as by_name:
         assert (await by_name.get("/jobs")).status_code == 200
+
+
+async def test_nul_in_a_query_value_is_a_400(owned: Api) -> None:
+    r = await owned.get("/jobs", params={"owner_ref": "a\x00b"}, headers=APP)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"

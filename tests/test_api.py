@@ -15,8 +15,8 @@ from .pdfs import make_pdf, prose_pdf
 @pytest.mark.parametrize(
     ("data", "filename", "status", "code"),
     [
-        (b"GIF89a not a pdf at all", "looks.pdf", 415, "not_a_pdf"),
-        (b"<html>" + b"x" * 5000, "page.pdf", 415, "not_a_pdf"),
+        (b"GIF89a not a pdf at all", "looks.pdf", 415, "unsupported_type"),
+        (b"<html>" + b"x" * 5000, "page.pdf", 415, "unsupported_type"),
         (b"", "empty.pdf", 400, "empty_file"),
         (prose_pdf(1), "../../etc/passwd", 400, "bad_request"),
     ],
@@ -195,7 +195,7 @@ async def test_upload_poll_result(server: Server) -> None:
     ]
     assert result["document"]["sha256"] == job["document"]["sha256"]
     assert result["document"]["pages"] == 2
-    assert set(result["timings_ms"]) == {"queue_wait", "extract", "nlp", "total"}
+    assert set(result["timings_ms"]) == {"queue_wait", "extract", "ocr", "nlp", "total"}
     assert result["pipeline"]["model"] == "blank:en"
     assert result["pipeline"]["tori_ingest_version"]
 

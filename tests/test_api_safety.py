@@ -207,7 +207,7 @@ async def test_by_reference_submits_run_in_the_bulk_lane(importer_server: Server
         ({"path": "/etc/passwd"}, 400, "bad_request"),
         ({"path": "escape.pdf"}, 400, "bad_request"),
         ({"path": "missing.pdf"}, 400, "bad_request"),
-        ({"path": "notes.pdf"}, 415, "not_a_pdf"),
+        ({"path": "notes.pdf"}, 415, "unsupported_type"),
         ({"path": "empty.pdf"}, 400, "empty_file"),
         ({"paths": []}, 400, "bad_request"),
         ({"paths": "a.pdf"}, 400, "bad_request"),

@@ -130,7 +130,7 @@ def test_submit_directory_follows_jobs_and_fails_on_failure(server: Server, tmp_
     (tmp_path / "fake.pdf").write_bytes(b"hello")
     bad = cli("submit", str(docs / "locked.pdf"), str(tmp_path / "fake.pdf"), "--url", server.base)
     assert bad.returncode == 1
-    assert "encrypted" in bad.stdout and "not_a_pdf" in bad.stdout
+    assert "encrypted" in bad.stdout and "unsupported_type" in bad.stdout
 
     missing = cli("submit", str(tmp_path / "nope.pdf"), "--url", server.base)
     assert missing.returncode == 2 and "no such file" in missing.stderr

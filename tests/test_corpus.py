@@ -39,7 +39,7 @@ async def test_every_corpus_pdf_ends_typed(start_server: StartServer) -> None:
         if r.status_code == 202:
             submitted[r.json()["job_id"]] = data
         else:
-            assert r.json()["error"]["code"] == "not_a_pdf", path.name
+            assert r.json()["error"]["code"] == "unsupported_type", path.name
     assert len(submitted) >= 100
 
     def all_ended() -> list[dict] | None:

@@ -85,7 +85,7 @@ async def test_logs_are_json_lines_with_request_and_job_ids(server: Server) -> N
         for line in lines
     )
     assert any(line.get("job_id") == job_id and "succeeded" in line["msg"] for line in lines)
-    started = next(line for line in lines if line["msg"] == "tori-ingest started")
+    started = next(line for line in lines if line.get("event") == "service.starting")
     assert {"version", "model", "pool_size", "database"} <= set(started)
     assert secret_sentence not in server.log_path.read_text()
 

@@ -154,9 +154,11 @@ async def test_worker_in_its_shutdown_grace_is_not_robbed(start_server: StartSer
                                TORI_SHUTDOWN_GRACE_S="30", **shared)  # fmt: skip
     job_id = api.upload(hooked("slow=14")).json()["job_id"]
     await wait_for(lambda: api.status(job_id)["status"] == "running", 60, "worker A to start")
+    count = "SELECT count(*) FROM procrastinate_workers"
+    per_copy = await fetchval(api.db_url, count)  # a copy runs several (ingest, webhooks…)
     second = await start_server("worker", db_url=api.db_url, ready=False, **shared)
     await wait_for(
-        lambda: fetchval(api.db_url, "SELECT count(*) = 2 FROM procrastinate_workers"),
+        lambda: fetchval(api.db_url, f"{count} HAVING count(*) >= {2 * per_copy}"),
         60,
         "worker B to register",
     )

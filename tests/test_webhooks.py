@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import itertools
 import random
 import re
+import signal
 import socket
 import statistics
 import threading
@@ -29,9 +29,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from tori_ingest.core import webhooks as policy
+from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import DeliveryState
 from tori_ingest.store import deliveries
-from tori_ingest.worker.delivery import signed_headers
+from tori_ingest.worker.delivery import Sender, signed_headers
 
 from .conftest import ApiClient, Server, StartServer, fetchval, wait_for
 from .pdfs import make_pdf, prose_pdf
@@ -62,11 +63,14 @@ class Hit:
 
 class Receiver:
     """An HTTP receiver on 127.0.0.1 in a thread: records every request; answers 500 while
-    `down`, else 200."""
+    `down`, nothing at all while `hang` (until `release`), else 200."""
 
     def __init__(self) -> None:
         self.hits: list[Hit] = []
         self.down = False
+        self.hang = False
+        self.release = threading.Event()
+        self.answer: tuple[int, dict[str, str], bytes] | None = None  # instead of 200/500
         self.lock = threading.Lock()
         receiver = self
 
@@ -74,14 +78,21 @@ class Receiver:
             def do_POST(self) -> None:
                 at = time.time()
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                status = 500 if receiver.down else 200
+                hang = receiver.hang
+                status = 0 if hang else 500 if receiver.down else 200
                 with receiver.lock:
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     receiver.hits.append(Hit(at, self.path, headers, body, status))
-                self.send_response(status)
-                self.send_header("content-length", "2")
+                if hang:
+                    receiver.release.wait(60)
+                    return  # the sender is gone by now
+                plain = (status, {}, b"no" if status == 500 else b"ok")
+                code, extra, content = receiver.answer or plain
+                self.send_response(code)
+                for name, value in {**extra, "content-length": str(len(content))}.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(b"no" if status == 500 else b"ok")
+                self.wfile.write(content)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -99,6 +110,7 @@ class Receiver:
             return [h for h in self.hits if orjson.loads(h.body)["data"]["job_id"] == job_id]
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -168,10 +180,10 @@ def test_retry_schedule_covers_a_day_and_an_hour_long_outage(
 ) -> None:
     for jitter in (0.0, 0.5, 0.999):
         monkeypatch.setattr(random, "random", lambda j=jitter: j)
-        tries, t = [0.0], 0.0
-        while (t := t + policy.retry_delay(len(tries))) <= policy.RETRY_WINDOW_S:
-            tries.append(t)
-        gaps = [b - a for a, b in itertools.pairwise(tries)]
+        tries, gaps = [0.0], []
+        while tries[-1] + (gap := policy.retry_delay(len(tries))) <= policy.RETRY_WINDOW_S:
+            tries.append(tries[-1] + gap)
+            gaps.append(gap)
         assert 8 <= gaps[0] <= 12  # the first retry after about 10 s
         assert gaps == sorted(gaps)  # exponential, then flat at the cap
         assert max(gaps) <= policy.RETRY_CAP_S * (1 + policy.RETRY_JITTER)
@@ -191,6 +203,24 @@ def test_signatures_verify_with_the_library_and_during_rotation() -> None:
         assert Webhook(secret).verify(body, headers) == {"type": "job.succeeded", "data": {"x": 1}}
     with pytest.raises(Exception, match="signature"):
         Webhook(SECRET).verify(body.replace("1", "2"), headers)
+
+
+async def test_a_try_follows_no_redirect_and_keeps_only_an_excerpt(receiver: Receiver) -> None:
+    sender = Sender(Settings.load(LOOPBACK_OK))
+    try:
+        receiver.answer = (307, {"location": receiver.url("/elsewhere")}, b"x" * 100_000)
+        outcome = await sender.send(receiver.url("/moved"), "msg_1", '{"a": 1}')
+        assert (outcome.status_code, outcome.error, outcome.ok) == (307, "HTTP 307", False)
+        assert outcome.excerpt == "x" * 200
+        assert [h.path for h in receiver.hits] == ["/moved"]  # never /elsewhere
+        receiver.answer = (204, {}, b"")
+        assert (await sender.send(receiver.url(), "msg_2", "{}")).ok
+    finally:
+        await sender.close()
+    strict = Sender(Settings.load({"TORI_WEBHOOK_SECRET": SECRET}))
+    refused = await strict.send(receiver.url(host="localhost"), "msg_3", "{}")
+    assert refused.refused and "loopback" in (refused.error or "")
+    assert len(receiver.hits) == 2
 
 
 # --- the API, in process (no worker: deliveries stay pending) --------------------------------
@@ -408,6 +438,35 @@ async def test_retries_keep_one_webhook_id_and_body_across_a_restart(
     assert 'tori_webhook_deliveries{state="delivered"} 1.0' in metrics
 
 
+async def test_a_try_cut_short_by_a_killed_service_is_made_again(
+    start_server: StartServer, receiver: Receiver
+) -> None:
+    """SIGKILL while the receiver holds a try: nothing was recorded, the queue job is left
+    `doing` under a dead worker; the next process gives it back and the try is made again,
+    with the same webhook-id and body (at least once)."""
+    env = {"TORI_TEST_HOOKS": "1", "TORI_SHUTDOWN_GRACE_S": "1", **LOOPBACK_OK}
+    receiver.hang = True
+    srv = await start_server(**env)
+    job = srv.upload(pdf(), callback_url=receiver.url("/killed")).json()["job_id"]
+    await wait_for(lambda: receiver.of(job), 60, "the first try to reach the receiver")
+    srv.stop(signal.SIGKILL)
+    receiver.hang = False
+    receiver.release.set()
+    (row,) = await delivery_rows(srv.db_url, job)
+    assert (row["state"], row["attempts"]) == ("pending", 0)
+
+    again = await start_server(db_url=srv.db_url, **env)
+    await wait_for(
+        lambda: deliveries_of(again, job)[0]["state"] == "delivered", 90, "the try again"
+    )
+    first, second = receiver.of(job)
+    assert (first.answered, second.answered) == (0, 200)
+    assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.body == second.body and verified(second)["type"] == "job.succeeded"
+    (delivery,) = deliveries_of(again, job)
+    assert [t["status_code"] for t in delivery["log"]] == [200]
+
+
 async def test_every_terminal_state_reaches_the_global_url(
     start_server: StartServer, receiver: Receiver
 ) -> None:
@@ -511,14 +570,24 @@ async def test_delivery_latency_from_terminal_state_to_receiver(
                 [uuid.UUID(j) for j in jobs],
             )
         }
+        # Where the time goes: queue pickup to the try's start, and the try itself.
+        parts = await conn.fetch(
+            "SELECT extract(epoch FROM a.at - d.created_at) * 1000 AS pickup, a.duration_ms"
+            " FROM tori_webhook_attempts a JOIN tori_webhook_deliveries d ON d.id = a.delivery_id"
+            " WHERE d.job_id = ANY($1::uuid[])",
+            [uuid.UUID(j) for j in jobs],
+        )
     finally:
         await conn.close()
+    pickup = statistics.median(float(r["pickup"]) for r in parts)
+    sending = statistics.median(r["duration_ms"] for r in parts)
     latency = sorted(
         (h.at - finished[orjson.loads(h.body)["data"]["job_id"]]) * 1000 for h in receiver.hits
     )
     p50 = statistics.median(latency)
     p99 = latency[min(len(latency) - 1, round(0.99 * len(latency)) - 1)]
     print(f"\nwebhook delivery latency over {len(latency)} jobs: p50 {p50:.1f} ms, "
-          f"p99 {p99:.1f} ms, max {latency[-1]:.1f} ms")  # fmt: skip
+          f"p99 {p99:.1f} ms, max {latency[-1]:.1f} ms; medians: terminal state to the "
+          f"try {pickup:.1f} ms, the try {sending:.1f} ms")  # fmt: skip
     assert all(h.answered == 200 for h in receiver.hits)
     assert p99 < 2000, latency

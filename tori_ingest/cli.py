@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="measure text quality instead (generated documents with known text)",
     )
+    bench.add_argument(
+        "--ocr",
+        action="store_true",
+        help="measure OCR instead: generated scans, and --corpus's former no_text PDFs",
+    )
 
     status = sub.add_parser("status", help="one job, or job counts by state (reads the database)")
     status.add_argument("job_id", nargs="?")

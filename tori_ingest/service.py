@@ -31,6 +31,7 @@ from tori_ingest.http.app import build_app, build_probe_app
 from tori_ingest.http.context import Context
 from tori_ingest.http.events import EventHub
 from tori_ingest.pipeline.nlp import resolve_model
+from tori_ingest.pipeline.ocr import check_languages
 from tori_ingest.store import migrate
 from tori_ingest.store.db import create_pool
 from tori_ingest.store.storage import Storage
@@ -65,6 +66,8 @@ async def open_resources(
     settings: Settings, url: str, *, with_pool: bool, with_events: bool = False
 ) -> AsyncIterator[Resources]:
     model = resolve_model(settings.tori_spacy_model) if with_pool else None
+    if with_pool:
+        check_languages(settings.tori_ocr_languages)  # a missing model: one line, at start
     if settings.auto_migrate:
         await migrate.migrate_url(url)
     storage = Storage(settings.storage_dir, settings.import_dir)

@@ -173,6 +173,10 @@ def main(args: Any) -> int:
         from tori_ingest.bench import quality
 
         figures = quality.run(model, pool_size, log=log)
+    elif getattr(args, "ocr", False):
+        from tori_ingest.bench import ocr
+
+        figures = ocr.run(model, pool_size, Path(args.corpus) if args.corpus else None, log)
     else:
         figures = run(
             Path(args.corpus) if args.corpus else None,

@@ -29,7 +29,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     except FileNotFoundError as exc:
         return fail(str(exc))
     if not paths:
-        return fail(f"no PDF found in {', '.join(args.paths)} (directories are searched for *.pdf)")
+        return fail(
+            f"no PDF found in {', '.join(args.paths)} "
+            "(directories are searched for PDFs and PNG/JPEG/TIFF images)"
+        )
     url = (args.url or os.environ.get("TORI_URL") or f"http://127.0.0.1:{settings.port}").rstrip(
         "/"
     )

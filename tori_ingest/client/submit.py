@@ -51,14 +51,18 @@ class Tracked:
         self.error = (message.get("error") or {}).get("code")
 
 
+# What a directory is searched for: PDFs and the images the service OCRs.
+DOCUMENT_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+
+
 def collect(paths: list[str]) -> list[Path]:
-    """Files as given, and every *.pdf under given directories (sorted, recursive)."""
+    """Files as given, and every PDF or image under given directories (sorted, recursive)."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             found += sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf"
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
             )
         elif path.is_file():
             found.append(path)

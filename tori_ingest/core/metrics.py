@@ -55,3 +55,14 @@ WEBHOOK_LATENCY = Histogram(
 WEBHOOK_DELIVERIES = Gauge(
     "tori_webhook_deliveries", "Webhook deliveries by state (whole system)", ["state"]
 )
+QUEUE_OLDEST = Gauge(
+    "tori_queue_oldest_seconds",
+    "Age of the oldest queued job, by lane; 0 when none (whole system)",
+    ["lane"],
+)
+COPIES = Gauge(
+    "tori_copies",
+    "Copies running a worker: live, or stalled (no report within their stall threshold)",
+    ["state"],
+)
+READY = Gauge("tori_ready", "1 when this process would answer /readyz with 200, else 0")

@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tori_ingest.core.vocab import ErrorCode, Lane, Status
+from tori_ingest.core.formats import MediaType
+from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode, PageSource, Status
 
 # Limits that requests and responses share (each written once, here).
 MAX_LIST_LIMIT = 200
@@ -75,6 +76,7 @@ class Summary(Model):
     words: int
     sentences: int
     chars: int
+    ocr_pages: int = 0
     entities: int
     chunks: int
     warnings: int
@@ -132,6 +134,7 @@ class ByReference(Model):
     paths: list[str] | None = Field(None, description=f"at most {MAX_PATHS}")
     priority: Lane = Lane.BULK
     password: str | None = Field(None, max_length=MAX_TEXT_FIELD)
+    ocr: OcrMode | None = Field(None, description="this job's OCR mode; unset: TORI_OCR")
     callback_url: str | None = Field(
         None, description="POSTed a signed webhook at each terminal state (else TORI_WEBHOOK_URL)"
     )
@@ -167,6 +170,7 @@ class Subscription(BaseModel):
 
     subscribe: list[Any] = Field(default_factory=list)
     unsubscribe: list[Any] = Field(default_factory=list)
+    dashboard: bool = Field(False, description="every visible job, in batches (`/ui`)")
 
 
 # --- the result --------------------------------------------------------------------
@@ -179,6 +183,12 @@ class Page(Model):
     removed: list[str] = Field(
         default_factory=list,
         description="lines cleaning took off this page (running headers, footers, page numbers)",
+    )
+    source: PageSource = Field(
+        PageSource.TEXT, description="text: the PDF's text layer; ocr: OCR of the page's image"
+    )
+    ocr_confidence: float | None = Field(
+        None, description="tesseract's mean word confidence, 0-1 (null: not OCR'd)"
     )
 
 
@@ -204,6 +214,7 @@ class Stats(Model):
     words: int
     sentences: int
     chars: int
+    ocr_pages: int = Field(0, description="pages whose text came from OCR")
 
 
 class PipelineInfo(Model):
@@ -221,18 +232,24 @@ class Metadata(Model):
     language: str | None = Field(
         None, description="ISO 639-1 code of the document's main language; null if undetectable"
     )
+    media_type: MediaType = Field(MediaType.PDF, description="what the bytes are, by signature")
 
 
-class Processed(Model):
-    """What a pool process returns for one document (the CPU part of a result)."""
+class Annotated(Model):
+    """The text and what NLP found in it: shared by the pool's output and the result."""
 
-    document: Metadata
     pages: list[Page]
     entities: list[Entity]
     keyphrases: list[Keyphrase]
     chunks: list[Chunk]
     stats: Stats
     warnings: list[str]
+
+
+class Processed(Annotated):
+    """What a pool process returns for one document (the CPU part of a result)."""
+
+    document: Metadata
     timings_ms: dict[str, float]
     pipeline: PipelineInfo
 
@@ -244,6 +261,7 @@ class Document(Metadata, DocumentRef):
 class Timings(Model):
     queue_wait: float
     extract: float
+    ocr: float = Field(0.0, description="rendering and OCR of the pages that needed it")
     nlp: float
     total: float
 
@@ -252,17 +270,11 @@ class ResultPipeline(PipelineInfo):
     tori_ingest_version: str
 
 
-class Result(Model):
+class Result(Annotated):
     """GET /jobs/{id}/result."""
 
     job_id: str
     document: Document
-    pages: list[Page]
-    entities: list[Entity]
-    keyphrases: list[Keyphrase]
-    chunks: list[Chunk]
-    stats: Stats
-    warnings: list[str]
     timings_ms: Timings
     pipeline: ResultPipeline
     deduplicated: bool = False

@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tori_ingest.core import webhooks
+from tori_ingest.core.vocab import OcrMode
 
 
 class SettingsError(ValueError):
@@ -54,6 +55,17 @@ class Settings(BaseSettings):
     tori_job_timeout_s: int = Field(600, ge=1, description="per-job wall clock in the pool")
     tori_max_memory_mb: int = Field(2048, ge=0, description="address-space cap per pool process")
     tori_max_tasks_per_child: int = Field(200, ge=1, description="pool process recycling")
+    tori_ocr: OcrMode = Field(
+        OcrMode.AUTO, description="OCR pages without a usable text layer (auto), never, or all"
+    )
+    tori_ocr_languages: str = Field(
+        "eng",
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="tesseract languages joined by + (eng ships; deu, jpn: pip tessdata.fast-*)",
+    )
+    tori_ocr_dpi: int = Field(
+        200, ge=50, le=600, description="render resolution for OCR (pixels per page capped)"
+    )
     tori_max_attempts: int = Field(3, ge=1, description="attempts for transient errors")
     tori_shutdown_grace_s: int = Field(25, ge=0, description="SIGTERM grace for in-flight jobs")
     tori_retention_days: int = Field(30, ge=1, description="files/results purge (410 expired)")

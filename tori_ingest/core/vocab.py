@@ -81,9 +81,26 @@ class ErrorCode(StrEnum):
     EXPIRED = ("expired", 410, False, False)
     UNAVAILABLE = ("unavailable", 503, True, False)
     RATE_LIMITED = ("rate_limited", 429, True, False)
+    UNSUPPORTED_TYPE = ("unsupported_type", 415, False, False)  # neither a PDF nor an image
 
 
 JOB_CODES = frozenset(c for c in ErrorCode if c.job)
+
+
+class OcrMode(StrEnum):
+    """When pages are OCR'd: `auto` pages without a usable text layer, `off` never, `force`
+    every page (TORI_OCR, or a job's own `ocr` field)."""
+
+    AUTO = "auto"
+    OFF = "off"
+    FORCE = "force"
+
+
+class PageSource(StrEnum):
+    """Where a page's text came from: the PDF's text layer, or OCR of its rendering."""
+
+    TEXT = "text"
+    OCR = "ocr"
 
 
 class DeliveryState(StrEnum):

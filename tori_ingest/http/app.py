@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from tori_ingest.core.dashboard import DashboardBatch
 from tori_ingest.core.errors import ToriError
 from tori_ingest.core.models import (
     MAX_IDEMPOTENCY_KEY,
@@ -30,9 +31,9 @@ from tori_ingest.core.models import (
     Result,
     RetryRequest,
 )
-from tori_ingest.core.vocab import ErrorCode, Lane
+from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode
 from tori_ingest.core.webhooks import DeliveryList
-from tori_ingest.http import docs, metrics, probes, routes, ws
+from tori_ingest.http import docs, metrics, probes, routes, ui, ws
 from tori_ingest.http.auth import Auth
 from tori_ingest.http.context import Context
 from tori_ingest.http.limits import RateLimit
@@ -46,18 +47,28 @@ TEXT = Raw("text/plain")
 class UploadForm(BaseModel):
     """POST /jobs as multipart/form-data (streamed; described here, parsed by `upload`)."""
 
-    file: bytes = Field(description="a PDF; repeat the field for several jobs")
+    file: bytes = Field(
+        description="a PDF, or a PNG, JPEG or TIFF image; repeat the field for several jobs"
+    )
     priority: Lane = Lane.INTERACTIVE
     password: str | None = Field(None, description="for encrypted PDFs")
+    ocr: OcrMode | None = Field(None, description="this job's OCR mode; unset: TORI_OCR")
     owner_ref: str | None = Field(None, description="the app's own tag, e.g. its user id")
     callback_url: str | None = Field(None, description="webhook at each terminal state")
 
 
 SUBMIT = Op(
-    "Submit PDFs (upload, or by reference to TORI_IMPORT_DIR); one file answers an object, "
-    "several a list",
+    "Submit PDFs or images (upload, or by reference to TORI_IMPORT_DIR); one file answers an "
+    "object, several a list",
     {202: Accepted | list[Accepted], 200: Accepted | list[Accepted]},
-    (E.BAD_REQUEST, E.EMPTY_FILE, E.IDEMPOTENCY_CONFLICT, E.TOO_LARGE, E.NOT_A_PDF, E.RATE_LIMITED),
+    (
+        E.BAD_REQUEST,
+        E.EMPTY_FILE,
+        E.IDEMPOTENCY_CONFLICT,
+        E.TOO_LARGE,
+        E.UNSUPPORTED_TYPE,
+        E.RATE_LIMITED,
+    ),
     query=routes.SubmitQuery,
     headers={"Idempotency-Key": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY}},
     body={"multipart/form-data": UploadForm, "application/json": ByReference},
@@ -130,8 +141,9 @@ ENDPOINTS = [
         "WS",
         ws.ws_many,
         Op(
-            'WebSocket: send {"subscribe": [ids]} / {"unsubscribe": [ids]}',
-            {0: JobEvent, 1: EventError},
+            'WebSocket: send {"subscribe": [ids]} / {"unsubscribe": [ids]}; {"dashboard": true}: '
+            "every job the caller may see, in batches a few times a second",
+            {0: JobEvent, 1: EventError, 2: DashboardBatch},
         ),
     ),
     Endpoint(
@@ -190,7 +202,7 @@ def _routes(endpoints: list[Endpoint]) -> list[BaseRoute]:
 
 def build_app(context: Context) -> Starlette:
     """The API of `serve`."""
-    endpoints = [*ENDPOINTS, *PROBES, *DOCS]
+    endpoints = [*ENDPOINTS, *PROBES, *DOCS, *ui.ENDPOINTS]
     middleware = [Middleware(RequestContext), Middleware(metrics.RequestMetrics)]
     if context.settings.cors_origins:
         middleware.append(

@@ -6,6 +6,8 @@
 - A ticket (HMAC-signed job id + expiry) reads one job and nothing else: `GET /jobs/{id}`,
   `/result`, `/file`, `/ws/jobs/{id}`, and `/ws` subscribed to that id. The server of a web app
   hands it to the browser, which never holds the app's token.
+- The dashboard's session cookie (`http.session`, set by `POST /ui/login`) stands for a token
+  name in a browser; a token never has to appear in a URL.
 - With auth off on a loopback bind, requests whose Host or Origin is not local are refused:
   a web page in the user's browser must not drive the service (DNS rebinding, drive-by upload).
 """
@@ -29,10 +31,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tori_ingest.core.settings import Settings, is_loopback
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.http.middleware import error_response
+from tori_ingest.http.session import (
+    CSRF_HEADER,
+    Sessions,
+    cookie_of,
+    match_token,
+    same_origin,
+    secret_key,
+)
 
-# No token needed: probes, and the API's own description (no data in either).
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/"})
-OPEN_PREFIXES = ("/docs/static/",)
+# No token needed: probes, the API's own description, the dashboard's page and its login (no
+# data in any of them: the page's data comes from /ui/state, which needs a token or a session).
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/openapi.json", "/docs", "/", "/ui", "/ui/login", "/ui/logout"}
+)
+OPEN_PREFIXES = ("/docs/static/", "/ui/static/")
 CLOSE_UNAUTHORIZED = 4401
 _TICKET_CONTEXT = b"tori-ingest ticket v1\x00"
 _TICKET_READS = re.compile(r"^/jobs/([0-9a-fA-F-]{36})(/result|/file)?$")
@@ -68,12 +81,7 @@ class Tickets:
     """Sign and check job tickets: every copy with the same key accepts the others'."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.tori_secret_key is not None:
-            key = settings.tori_secret_key.get_secret_value().encode()
-        else:  # derived from the tokens: same on every copy, changes when they rotate
-            key = hashlib.sha256(b"\x00".join(sorted(s.encode() for s in settings.named_tokens)))
-            key = key.digest()
-        self._key = key
+        self._key = secret_key(settings)  # same on every copy
         self.ttl = settings.tori_ticket_ttl_s
 
     def issue(self, job_id: uuid.UUID | str, now: float | None = None) -> str:
@@ -123,6 +131,7 @@ class Auth:
         self.tokens = [(s.encode(), n) for s, n in settings.named_tokens.items()]
         self.admins = settings.admin_names
         self.tickets = Tickets(settings)
+        self.sessions = Sessions(settings)
         self.cors = frozenset(settings.cors_origins)
         self.local_only = local_only and not self.tokens
 
@@ -168,14 +177,25 @@ class Auth:
             if not _ticket_allows(scope, job_id):
                 return None, "a ticket only reads its own job"
             return Principal(name=None, ticket_job=job_id), ""
+        cookie = cookie_of(scope.get("headers", []))
+        if cookie:
+            return self._session(scope, cookie)
         return None, "missing bearer token or ticket"
 
     def _match(self, token: bytes) -> str | None:
-        found = None
-        for secret, name in self.tokens:  # every token, every time: constant time overall
-            if hmac.compare_digest(token, secret):
-                found = name
-        return found
+        return match_token(self.tokens, token)
+
+    def _session(self, scope: Scope, cookie: str) -> tuple[Principal | None, str]:
+        """The dashboard's cookie (`http.session`): its token name, if used from the page."""
+        name = self.sessions.name_of(cookie)
+        if name is None:
+            return None, "the session has expired: log in again"
+        if scope["type"] == "websocket":
+            if not same_origin(_header(scope, b"origin"), _header(scope, b"host"), self.cors):
+                return None, "a session's WebSocket must come from this origin"
+        elif scope["method"] not in ("GET", "HEAD") and not _header(scope, CSRF_HEADER.encode()):
+            return None, f"a session needs the {CSRF_HEADER} header on {scope['method']}"
+        return Principal(name=name, admin=name in self.admins), ""
 
     def _local(self, scope: Scope) -> tuple[Principal | None, str]:
         if not self.local_only:

@@ -57,6 +57,7 @@ class EventHub:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self._subs: dict[str, set[Subscriber]] = {}
+        self._all: set[Subscriber] = set()  # dashboard feeds: every job's events
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -78,6 +79,12 @@ class EventHub:
             if not subs:
                 del self._subs[job_id]
 
+    def subscribe_all(self, sub: Subscriber) -> None:
+        self._all.add(sub)
+
+    def unsubscribe_all(self, sub: Subscriber) -> None:
+        self._all.discard(sub)
+
     def _on_notify(self, conn: object, pid: int, channel: str, payload: str) -> None:
         try:
             event = JobEvent.model_validate_json(payload)
@@ -87,7 +94,7 @@ class EventHub:
                 extra={"event": "events.unreadable", "payload": payload[:200]},
             )
             return
-        for sub in tuple(self._subs.get(event.job_id, ())):
+        for sub in (*self._subs.get(event.job_id, ()), *self._all):
             sub.push(event)
 
     async def _run(self) -> None:
@@ -143,7 +150,7 @@ class EventHub:
 
     async def _resync_all(self, lost: asyncio.Event) -> None:
         """Snapshot every subscriber; retry the failed ones with backoff while connected."""
-        pending = {sub for group in self._subs.values() for sub in group}
+        pending = {sub for group in self._subs.values() for sub in group} | self._all
         backoff = 0.1
         while pending and not lost.is_set():
             subs = list(pending)

@@ -16,14 +16,18 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tori_ingest.core.metrics import (
+    COPIES,
     HTTP_LATENCY,
     HTTP_REQUESTS,
     JOBS_BY_STATE,
     QUEUE_DEPTH,
+    QUEUE_OLDEST,
+    READY,
     WEBHOOK_DELIVERIES,
 )
 from tori_ingest.core.vocab import DeliveryState, Lane, Status
-from tori_ingest.store import deliveries, views
+from tori_ingest.http import probes
+from tori_ingest.store import copies, dashboard, deliveries, views
 
 
 async def refresh_from_database(db: asyncpg.Pool) -> None:
@@ -36,9 +40,16 @@ async def refresh_from_database(db: asyncpg.Pool) -> None:
     by_state = await deliveries.state_counts(db)
     for state in DeliveryState:
         WEBHOOK_DELIVERIES.labels(state=state).set(by_state.get(state, 0))
+    ages = await dashboard.queue_ages(db)
+    for lane in Lane:
+        QUEUE_OLDEST.labels(lane=lane).set(ages.get(lane, 0))
+    live, stalled = await copies.census(db)
+    COPIES.labels(state="live").set(live)
+    COPIES.labels(state="stalled").set(stalled)
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    READY.set(0 if await probes.not_ready(request.app.state.ctx) else 1)
     await refresh_from_database(request.app.state.ctx.db)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from tori_ingest.core.errors import Unavailable
 from tori_ingest.core.models import Health, Ready
-from tori_ingest.http.context import ctx
+from tori_ingest.http.context import Context, ctx
 from tori_ingest.http.middleware import JSON
 
 
@@ -20,6 +20,14 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """503 naming what is not ready: database, storage, or (where a worker runs) the pool."""
     c = ctx(request)
+    problems = await not_ready(c)
+    if problems:
+        raise Unavailable("service", "; ".join(problems))
+    return JSON(Ready(pool=c.pool.size if c.pool else None))
+
+
+async def not_ready(c: Context) -> list[str]:
+    """What keeps this process from being ready (empty: ready); /readyz and `tori_ready`."""
     problems: list[str] = []
     try:
         async with asyncio.timeout(2):
@@ -30,9 +38,7 @@ async def readyz(request: Request) -> Response:
         problems.append("storage not writable")
     if c.pool is not None and not c.pool.warm:
         problems.append("pool not warm (model loading)")
-    if problems:
-        raise Unavailable("service", "; ".join(problems))
-    return JSON(Ready(pool=c.pool.size if c.pool else None))
+    return problems
 
 
 async def openapi_json(request: Request) -> Response:

@@ -28,7 +28,7 @@ from tori_ingest.core.models import (
     Links,
     RetryRequest,
 )
-from tori_ingest.core.vocab import ErrorCode, Lane, Status
+from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode, Status
 from tori_ingest.http import callbacks, upload
 from tori_ingest.http.auth import Tickets, principal
 from tori_ingest.http.context import Context, ctx
@@ -78,6 +78,8 @@ def parse(model: type[M], data: bytes | dict[str, str]) -> M:
     try:
         if isinstance(data, bytes):
             return model.model_validate_json(data or b"{}")
+        if any("\x00" in v for v in data.values()):  # Postgres text cannot hold NUL
+            raise Refused(ErrorCode.BAD_REQUEST, "query values must not contain NUL")
         return model.model_validate({k: v for k, v in data.items() if v != ""})
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -123,6 +125,7 @@ async def create_jobs(request: Request) -> Response:
         ]
         lane, password = body.priority, _text_field(body.password, "password")
         owner_ref = _text_field(body.owner_ref, "owner_ref")
+        ocr = body.ocr
         extra: dict[str, object] = {"paths": [f.relative for f in found]}
     else:
         form = await upload.read_form(
@@ -140,6 +143,7 @@ async def create_jobs(request: Request) -> Response:
             lane = _lane(form.fields.get("priority"), Lane.INTERACTIVE)
             password = _text_field(form.fields.get("password"), "password")
             owner_ref = _text_field(form.fields.get("owner_ref"), "owner_ref")
+            ocr = _ocr_mode(form.fields.get("ocr"))
             callback_url = callbacks.callback_for(c.settings, form.fields.get("callback_url"))
             await c.admission.check(c.db, lane)
         except BaseException:
@@ -147,9 +151,11 @@ async def create_jobs(request: Request) -> Response:
             raise
         extra = {}
     who = principal(request)
-    meta = JobMeta(lane, password, who.name, owner_ref, callback_url)
+    meta = JobMeta(lane, password, who.name, owner_ref, callback_url, ocr)
     if callback_url != c.settings.tori_webhook_url:  # a replay with another callback differs
         extra["callback_url"] = callback_url
+    if ocr is not None:  # so is one with another OCR mode
+        extra["ocr"] = ocr
     outcome = await _submit(c, incoming, meta, key, reprocess, {**extra, "owner_ref": owner_ref})
     return _accepted(outcome, c.tickets)
 
@@ -163,6 +169,7 @@ class JobMeta:
     owner: str | None
     owner_ref: str | None
     callback_url: str | None = None  # webhook target (sql/008_webhooks.sql)
+    ocr: OcrMode | None = None  # the job's own OCR mode; None: TORI_OCR
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,7 @@ async def _submit(
                     meta.owner,
                     meta.owner_ref,
                     meta.callback_url,
+                    meta.ocr,
                 )
             )
         return await intake.submit(
@@ -240,6 +248,16 @@ def _text_field(raw: str | None, name: str) -> str | None:
     if "\x00" in raw or len(raw) > MAX_TEXT_FIELD:
         raise Refused(ErrorCode.BAD_REQUEST, f"{name} must be a string without NUL characters")
     return raw
+
+
+def _ocr_mode(raw: str | None) -> OcrMode | None:
+    if not raw:
+        return None
+    try:
+        return OcrMode(raw)
+    except ValueError:
+        choices = ", ".join(OcrMode)
+        raise Refused(ErrorCode.BAD_REQUEST, f"ocr must be one of {choices}") from None
 
 
 def _lane(raw: str | None, default: Lane) -> Lane:

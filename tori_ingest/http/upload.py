@@ -15,7 +15,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from tori_ingest.core.errors import Refused
-from tori_ingest.core.formats import check_pdf
+from tori_ingest.core.formats import check_document
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.store.storage import Storage, TempWriter
 
@@ -169,7 +169,7 @@ async def _part_data(part: _Part, data: bytes, max_file_bytes: int) -> None:
             ErrorCode.TOO_LARGE, f"the file is larger than {max_file_bytes // (1024 * 1024)} MB"
         )
     await part.writer.write(data)
-    check_pdf(
+    check_document(
         part.writer.head, part.writer.size, final=False, name=f"uploaded file {part.filename!r}"
     )
 
@@ -182,4 +182,4 @@ async def _end_part(part: _Part, form: Form) -> None:
     writer, part.writer = part.writer, None
     await writer.close()
     form.files.append(UploadedFile(filename=part.filename or "upload.pdf", writer=writer))
-    check_pdf(writer.head, writer.size, final=True, name=f"uploaded file {part.filename!r}")
+    check_document(writer.head, writer.size, final=True, name=f"uploaded file {part.filename!r}")

@@ -19,11 +19,13 @@ import asyncpg
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from tori_ingest.core.dashboard import DashboardBatch
 from tori_ingest.core.models import MAX_SUBSCRIPTIONS, ErrorInfo, EventError, JobEvent, Subscription
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.http import events
 from tori_ingest.http.auth import principal
 from tori_ingest.http.events import EventHub
+from tori_ingest.http.feed import DashboardFeed
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,8 @@ class Connection:
         self.who = principal(ws)  # its jobs only; a ticket: its one job only
         self.jobs: set[str] = set()
         self.sent: dict[str, int] = {}  # job id → last version sent
-        self.pending: dict[str, JobEvent | EventError] = {}
+        self.pending: dict[str, JobEvent | EventError | DashboardBatch] = {}
+        self.feed: DashboardFeed | None = None  # `{"dashboard": true}`: every visible job
         self.wake = asyncio.Event()
         self.found_any = False  # has any job state been sent (for the close code)
         self.errors = 0
@@ -137,8 +140,19 @@ class Connection:
                 self.sent.pop(job_id, None)
                 self.pending.pop(job_id, None)
 
+    def dashboard(self) -> None:
+        """Follow every job this caller may see, in coalesced batches (`http.feed`)."""
+        if self.who.ticket_job is not None:
+            self.error(ErrorCode.BAD_REQUEST, "a ticket reads one job; the dashboard needs a token")
+        elif self.feed is None:
+            owner = self.who.owner_filter
+            self.feed = DashboardFeed(self.hub, self.db, owner, self.pending, self.wake)
+            self.feed.start()
+
     def close(self) -> None:
         self.unsubscribe(list(self.jobs))
+        if self.feed is not None:
+            self.feed.stop()
 
     async def send_loop(self) -> None:
         """Send what is pending, oldest first; `/ws/jobs/{id}` stops after the terminal state."""
@@ -149,6 +163,8 @@ class Connection:
                 key = next(iter(self.pending))
                 message = self.pending.pop(key)
                 await self.ws.send_text(message.model_dump_json())
+                if isinstance(message, DashboardBatch):
+                    continue
                 if isinstance(message, EventError):
                     if self.single:
                         return
@@ -176,8 +192,12 @@ class Connection:
                 self.unsubscribe(message.unsubscribe)
             if message.subscribe:
                 await self.subscribe(message.subscribe)
-            if not (message.subscribe or message.unsubscribe):
-                self.error(ErrorCode.BAD_REQUEST, "nothing to do: use subscribe or unsubscribe")
+            if message.dashboard:
+                self.dashboard()
+            if not (message.subscribe or message.unsubscribe or message.dashboard):
+                self.error(
+                    ErrorCode.BAD_REQUEST, "nothing to do: use subscribe, unsubscribe or dashboard"
+                )
 
 
 async def _serve(ws: WebSocket, conn: Connection, first: list[str] | None) -> None:

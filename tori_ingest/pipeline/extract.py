@@ -37,8 +37,10 @@ def extract(
     password: str | None = None,
     max_pages: int = 5000,
     on_page: Callable[[int, int], None] | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> Extracted:
-    """Extract every page's raw text; `on_page(done, total)` reports progress."""
+    """Extract every page's raw text; `on_page(done, total)` reports progress, after
+    `on_text(text)` has seen the page's text."""
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = bool(reader.is_encrypted)
@@ -83,6 +85,8 @@ def extract(
             text = ""
             warnings.append(f"page {number}: text could not be extracted ({_short(exc)})")
         pages.append(text)
+        if on_text is not None:
+            on_text(text)
         if on_page is not None:
             on_page(number, total)
     return Extracted(

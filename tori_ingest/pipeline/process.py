@@ -1,5 +1,5 @@
-"""What one pool process does: load spaCy and the language detector once, then turn a PDF
-file into a result.
+"""What one pool process does: load spaCy, the language detector and the OCR engine once,
+then turn a PDF or image file into a result.
 
 Runs only inside pool processes (never on the event loop). `process` is the whole CPU path
 of a job: read → extract → clean → annotate; the worker adds the job's own fields around it.
@@ -11,13 +11,14 @@ import os
 import resource
 import signal
 import time
+from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any
 
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.models import Page, Processed
-from tori_ingest.core.vocab import ErrorCode
-from tori_ingest.pipeline import clean, extract, language, nlp
+from tori_ingest.core.vocab import ErrorCode, OcrMode
+from tori_ingest.pipeline import clean, language, nlp, ocr, scan
 
 # Pool processes report progress at most this often per job.
 PROGRESS_INTERVAL_S = 0.25
@@ -29,7 +30,22 @@ SLOW_S = 4.0
 _state: dict[str, Any] = {}
 
 
-def init_process(model: str, memory_mb: int, events: Queue | None, test_hooks: bool) -> None:
+@dataclass(frozen=True)
+class OcrConfig:
+    """TORI_OCR, TORI_OCR_LANGUAGES, TORI_OCR_DPI as a pool process needs them."""
+
+    mode: OcrMode = OcrMode.AUTO
+    languages: str = "eng"
+    dpi: int = 200
+
+
+def init_process(
+    model: str,
+    memory_mb: int,
+    events: Queue | None,
+    test_hooks: bool,
+    ocr_config: OcrConfig | None = None,
+) -> None:
     """Pool initializer: cap memory, lower priority, load the pipeline once for this process."""
     # Ctrl-C and SIGTERM are the parent's to handle: a platform that signals every process of
     # the dyno at shutdown must not kill in-flight work that the grace period lets finish.
@@ -44,35 +60,45 @@ def init_process(model: str, memory_mb: int, events: Queue | None, test_hooks: b
         detector=language.Detector(),
         events=events,
         test_hooks=test_hooks,
+        ocr=ocr_config or OcrConfig(),
     )
+    if _state["ocr"].mode is not OcrMode.OFF:
+        _engine()  # loaded now, like spaCy; with OCR off only if a job asks for it
     if events is not None:
         events.put(("ready", os.getpid()))
 
 
-def process(job_id: str, path: str, password: str | None, max_pages: int) -> Processed:
-    """The CPU part of a job; raises JobError for a document that cannot be ingested."""
+def process(
+    job_id: str, path: str, password: str | None, max_pages: int, ocr_mode: str | None = None
+) -> Processed:
+    """The CPU part of a job; raises JobError for a document that cannot be ingested.
+
+    `ocr_mode`: the job's own OCR mode (None: TORI_OCR).
+    """
     report = _Progress(job_id, _state.get("events"))
     started = time.perf_counter()
     with open(path, "rb") as f:
         data = f.read()
     if _state.get("test_hooks"):
         _test_hook(data)
-    # pages_done moves through both phases: extracting a page is its first half, annotating
-    # it the second, so the bar neither stalls during extraction nor jumps at the end.
-    raw = extract.extract(
-        data, password=password, max_pages=max_pages, on_page=lambda d, t: report(d // 2, t)
-    )
+    config: OcrConfig = _state.get("ocr") or OcrConfig()
+    options = scan.Options(password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi)
+    # pages_done moves through both phases: settling a page's text (text layer or OCR) is its
+    # first half, annotating it the second, so the bar neither stalls nor jumps at the end.
+    read = scan.read(data, options, _engine, lambda done, total: report(done // 2, total))
     del data
-    total = len(raw.pages)
-    # Cleaning never empties a page, so a page without text had none to extract.
-    pages = clean.clean_pages(raw.pages)
+    total = len(read.pages)
+    # Cleaning never empties a page, so a page without text had none to extract or OCR.
+    pages = clean.clean_pages([p.text for p in read.pages])
     texts = [page.text for page in pages]
     extracted = time.perf_counter()
-    warnings = list(raw.warnings)
+    warnings = list(read.warnings)
     warnings += [f"page {i} has no text layer" for i, text in enumerate(texts, 1) if not text]
     if not any(texts):
+        ocr_off = " (OCR is off)" if options.mode is OcrMode.OFF else ""
         raise JobError(
-            ErrorCode.NO_TEXT, f"none of the {total} pages has a text layer (scanned PDF?)"
+            ErrorCode.NO_TEXT,
+            f"none of the {total} pages has a text layer or text that OCR could read{ocr_off}",
         )
     lang = _state["detector"].document(texts)
     annotator: nlp.Annotator = _state["models"].get(lang)
@@ -84,28 +110,47 @@ def process(job_id: str, path: str, password: str | None, max_pages: int) -> Pro
     annotations = nlp.annotate(
         annotator.nlp, texts, on_page=lambda done: report((total + done) // 2, total)
     )
+    annotations["stats"]["ocr_pages"] = read.ocr_pages
     finished = time.perf_counter()
     return Processed.model_validate(
         {
             "document": {
                 "pages": total,
-                **raw.metadata,
-                "encrypted": raw.encrypted,
+                **read.metadata,
+                "encrypted": read.encrypted,
                 "language": lang,
+                "media_type": read.media_type,
             },
             "pages": [
-                Page(number=i, text=p.text, chars=len(p.text), removed=p.removed)
-                for i, p in enumerate(pages, 1)
+                Page(
+                    number=i,
+                    text=p.text,
+                    chars=len(p.text),
+                    removed=p.removed,
+                    source=r.source,
+                    ocr_confidence=r.confidence,
+                )
+                for i, (p, r) in enumerate(zip(pages, read.pages, strict=True), 1)
             ],
             **annotations,
             "warnings": warnings,
             "timings_ms": {
-                "extract": round((extracted - started) * 1000, 1),
+                "extract": round((extracted - started) * 1000 - read.ocr_ms, 1),
+                "ocr": round(read.ocr_ms, 1),
                 "nlp": round((finished - extracted) * 1000, 1),
             },
             "pipeline": annotator.info,
         }
     )
+
+
+def _engine() -> ocr.Engine:
+    """This process's OCR engine, loaded on first use."""
+    if "engine" not in _state:
+        config: OcrConfig = _state.get("ocr") or OcrConfig()
+        _state["engine"] = ocr.Engine(config.languages)
+    engine: ocr.Engine = _state["engine"]
+    return engine
 
 
 def ping() -> int:

@@ -82,17 +82,6 @@ def event_body(snapshot: str) -> str:
     return event.model_dump_json()
 
 
-async def freeze_payload(db: asyncpg.Pool, delivery_id: uuid.UUID, body: str) -> str | None:
-    """Store the body at the first try; every later try sends what is stored (None: gone)."""
-    return await db.fetchval(
-        """UPDATE tori_webhook_deliveries SET payload = coalesce(payload, $2), snapshot = NULL
-           WHERE id = $1 AND state = $3 RETURNING payload""",
-        delivery_id,
-        body,
-        DeliveryState.PENDING,
-    )
-
-
 async def record(
     db: asyncpg.Pool,
     claimed: Claimed,
@@ -100,9 +89,12 @@ async def record(
     attempt: Attempt,
     state: DeliveryState,
     next_at: datetime | None,
+    body: str,
 ) -> bool:
     """Log a try and move the delivery on: delivered, failed, or pending with its next try
-    queued for `next_at`. False when the try was no longer the delivery's (fenced)."""
+    queued for `next_at`. The first try's `body` is stored with it (and the snapshot it came
+    from dropped): every later try sends exactly that. False when the try was no longer the
+    delivery's (fenced)."""
     error = attempt.error[:MAX_ERROR] if attempt.error else None
     async with db.acquire() as conn, conn.transaction():
         attempts = await conn.fetchval(
@@ -133,7 +125,8 @@ async def record(
             """UPDATE tori_webhook_deliveries
                SET attempts = $2, state = $3, next_attempt_at = $4, last_status_code = $5,
                    last_error = $6, queue_job_id = $7,
-                   delivered_at = CASE WHEN $3 = $8 THEN now() END
+                   delivered_at = CASE WHEN $3 = $8 THEN now() END,
+                   payload = coalesce(payload, $9), snapshot = NULL
                WHERE id = $1""",
             claimed.id,
             attempts + 1,
@@ -143,6 +136,7 @@ async def record(
             error,
             next_job,
             DeliveryState.DELIVERED,
+            body,
         )
     return True
 

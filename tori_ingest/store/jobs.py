@@ -19,7 +19,10 @@ from tori_ingest.core.models import (
 from tori_ingest.core.vocab import ACTIVE, ErrorCode, Lane, Status
 
 TASK_NAME = "tori.ingest"
-QUEUE = "ingest"
+QUEUE = "ingest"  # interactive jobs (and the periodic tasks)
+# Bulk jobs have a queue of their own, so a worker slot reserved for interactive work
+# (`worker.run`) can fetch an upload while every other slot holds a long bulk job.
+BULK_QUEUE = "ingest.bulk"
 ENDED_RETRYABLE = [Status.FAILED, Status.CANCELLED]
 MAX_ERROR_MESSAGE = 1000
 
@@ -37,27 +40,28 @@ WITH deferred AS (
     )::procrastinate_job_to_defer_v1])) AS queue_id
 )
 INSERT INTO tori_jobs (id, lane, sha256, filename, bytes, storage_key, password,
-                       procrastinate_job_id, owner, owner_ref, callback_url)
-SELECT $1, $5, $6, $7, $8, $9, $10, queue_id, $11, $12, $13 FROM deferred
+                       procrastinate_job_id, owner, owner_ref, callback_url, ocr)
+SELECT $1, $5, $6, $7, $8, $9, $10, queue_id, $11, $12, $13, $14 FROM deferred
 RETURNING {JOB_COLUMNS}
 """
 
 # Dedup: a new job that is born succeeded, sharing the result of an earlier job of the same
 # PDF (its own job_id, file name and "deduplicated": true written into the copy). Encrypted
 # PDFs are never deduplicated: the text must not reach a caller who did not prove the password.
+# Only a result made with the same OCR mode counts ($11: the job's own `ocr`, NULL: default).
 _CREATE_DEDUPLICATED = f"""
 WITH source AS (
     SELECT j.id, j.pages_total, j.summary, r.result FROM tori_jobs j
     JOIN tori_results r ON r.job_id = j.id
-    WHERE j.sha256 = $2 AND j.status = $7
+    WHERE j.sha256 = $2 AND j.status = $7 AND j.ocr IS NOT DISTINCT FROM $11
       AND NOT coalesce((r.result #>> '{{document,encrypted}}')::boolean, true)
     ORDER BY j.finished_at DESC LIMIT 1
 ), job AS (
     INSERT INTO tori_jobs (id, status, lane, sha256, filename, bytes, storage_key, started_at,
                            finished_at, pages_done, pages_total, deduplicated, summary,
-                           owner, owner_ref, callback_url)
+                           owner, owner_ref, callback_url, ocr)
     SELECT $1, $7, $3, $2, $4, $5, $6, now(), now(), pages_total, pages_total, true, summary,
-           $8, $9, $10
+           $8, $9, $10, $11
     FROM source
     RETURNING {JOB_COLUMNS}
 ), result AS (
@@ -71,11 +75,11 @@ SELECT * FROM job
 """
 
 # A new queue entry for the row of `target` (none when the target is empty), in one statement
-# with the row update that points at it. $2 queue, $3 task, $6 lane → priority as JSON.
+# with the row update that points at it. $2 lane → queue and $6 lane → priority as JSON, $3 task.
 _DEFER_TARGET = """
 deferred AS (
     SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
-        SELECT ROW($2::varchar, $3::varchar,
+        SELECT ROW(($2::jsonb ->> lane)::varchar, $3::varchar,
                    ($6::jsonb ->> lane)::integer,
                    NULL::text, NULL::text, jsonb_build_object('job_id', id), NULL::timestamptz
         )::procrastinate_job_to_defer_v1 FROM target
@@ -134,6 +138,7 @@ class NewJob:
     owner: str | None = None  # the token name that created it (None: auth off)
     owner_ref: str | None = None
     callback_url: str | None = None  # webhook target, fixed at submit (sql/008_webhooks.sql)
+    ocr: str | None = None  # the job's own OCR mode; None: TORI_OCR (sql/010_ocr.sql)
 
 
 def _active() -> list[str]:
@@ -154,6 +159,7 @@ async def create_deduplicated(conn: asyncpg.Connection, job: NewJob) -> asyncpg.
         job.owner,
         job.owner_ref,
         job.callback_url,
+        job.ocr,
     )
 
 
@@ -162,7 +168,7 @@ async def create(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record:
     return await conn.fetchrow(
         _CREATE,
         uuid.uuid4(),
-        QUEUE,
+        queue_for(lane),
         TASK_NAME,
         lane.priority,
         lane,
@@ -174,6 +180,7 @@ async def create(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record:
         job.owner,
         job.owner_ref,
         job.callback_url,
+        job.ocr,
     )
 
 
@@ -184,13 +191,21 @@ async def retry(
     return await db.fetchrow(
         _RETRY,
         job_id,
-        QUEUE,
+        _queues(),
         TASK_NAME,
         password,
         [str(s) for s in ENDED_RETRYABLE],
         _priorities(),
         Status.QUEUED,
     )
+
+
+def queue_for(lane: Lane) -> str:
+    return BULK_QUEUE if lane is Lane.BULK else QUEUE
+
+
+def _queues() -> str:
+    return orjson.dumps({str(lane): queue_for(lane) for lane in Lane}).decode()
 
 
 def _priorities() -> str:
@@ -209,7 +224,7 @@ async def redefer(db: asyncpg.Pool, job_id: uuid.UUID) -> bool:
         await db.fetchval(
             _REDEFER,
             job_id,
-            QUEUE,
+            _queues(),
             TASK_NAME,
             _active(),
             LIVE_QUEUE_STATES,
@@ -252,7 +267,7 @@ async def start(db: asyncpg.Pool, job_id: uuid.UUID) -> asyncpg.Record | None:
         f"""UPDATE tori_jobs SET status = $2, attempts = attempts + 1, runs = runs + 1,
                    started_at = now(), pages_done = 0, error_code = NULL, error_message = NULL
             WHERE id = $1 AND status = ANY($3::text[])
-            RETURNING {JOB_COLUMNS}, password, runs""",
+            RETURNING {JOB_COLUMNS}, password, runs, ocr""",
         job_id,
         Status.RUNNING,
         _active(),

@@ -193,7 +193,8 @@ _DEFER_FIELDS = [  # built with ROW(...) in this order
 ]
 # Columns of its queue table that the reconciler reads (jobs._ORPHANS), and the job states it
 # counts as live there.
-_JOB_COLUMNS = {"id": "bigint", "status": "procrastinate_job_status"}
+# worker_id: the dashboard names a running job's copy through it (store/copies.py).
+_JOB_COLUMNS = {"id": "bigint", "status": "procrastinate_job_status", "worker_id": "bigint"}
 _LIVE_STATES = {"todo", "doing", "aborting"}
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tori_ingest.core.errors import Refused, StorageUnavailable
-from tori_ingest.core.formats import MAGIC_WINDOW, check_pdf
+from tori_ingest.core.formats import MAGIC_WINDOW, check_document
 from tori_ingest.core.models import MAX_PATHS, ByReference
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.store.storage import Storage
@@ -86,7 +86,7 @@ def _copy(source: object, relative: str, max_bytes: int, storage: Storage) -> Re
     try:
         with temp.open("wb") as target:
             head = source.read(MAGIC_WINDOW)  # type: ignore[attr-defined]
-            check_pdf(head, len(head), final=len(head) < MAGIC_WINDOW, name=repr(relative))
+            check_document(head, len(head), final=len(head) < MAGIC_WINDOW, name=repr(relative))
             chunk = head
             while chunk:
                 size += len(chunk)
@@ -95,7 +95,7 @@ def _copy(source: object, relative: str, max_bytes: int, storage: Storage) -> Re
                 digest.update(chunk)
                 target.write(chunk)
                 chunk = source.read(HASH_CHUNK)  # type: ignore[attr-defined]
-        check_pdf(head, size, final=True, name=repr(relative))
+        check_document(head, size, final=True, name=repr(relative))
     except BaseException as exc:
         temp.unlink(missing_ok=True)
         if isinstance(exc, OSError):

@@ -119,9 +119,16 @@ async def result_stream(
     return chunks()
 
 
-async def state_counts(db: asyncpg.Pool) -> dict[tuple[Status, Lane], int]:
-    """Number of jobs per (status, lane)."""
-    rows = await db.fetch("SELECT status, lane, count(*) AS n FROM tori_jobs GROUP BY 1, 2")
+async def state_counts(
+    db: asyncpg.Pool, owner: str | None = None
+) -> dict[tuple[Status, Lane], int]:
+    """Number of jobs per (status, lane); with `owner`, of that owner's jobs only. `/metrics`
+    and the dashboard both count with this, so their numbers agree."""
+    rows = await db.fetch(
+        "SELECT status, lane, count(*) AS n FROM tori_jobs"
+        " WHERE $1::text IS NULL OR owner = $1 GROUP BY 1, 2",
+        owner,
+    )
     return {(Status(r["status"]), Lane(r["lane"])): r["n"] for r in rows}
 
 

@@ -22,7 +22,12 @@ from standardwebhooks import Webhook
 
 from tori_ingest import __version__
 from tori_ingest.core.settings import Settings
-from tori_ingest.core.webhooks import CallbackRefused, address_refusal, check_url
+from tori_ingest.core.webhooks import (
+    CallbackRefused,
+    address_refusal,
+    check_url,
+    literal_address,
+)
 
 ATTEMPT_TIMEOUT_S = 10.0  # the whole try: DNS, connect, send, the answer's first bytes
 CONNECT_TIMEOUT_S = 5.0
@@ -114,8 +119,13 @@ class Sender:
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii").strip("[]")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
+        literal = literal_address(host)
+        if literal is not None:  # nothing to resolve
+            addresses = [str(literal)]
+        else:
+            loop = asyncio.get_running_loop()
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "no address")
         for address in addresses:

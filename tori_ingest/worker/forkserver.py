@@ -1,6 +1,7 @@
 """Imported only inside the pool's forkserver process (multiprocessing preload).
 
-Pool processes are forked from it, so it pre-imports the pipeline (spaCy) once, and it must
+Pool processes are forked from it, so it pre-imports the pipeline (spaCy, and tesserocr,
+pypdfium2 and Pillow for OCR) once, and it must
 outlive a platform-wide SIGTERM: if the forkserver died, multiprocessing would report every
 pool process as dead (exit code 255) and in-flight jobs would fail as `worker_crashed`
 instead of finishing within the grace period. The parent stops it by exiting.

@@ -110,8 +110,7 @@ async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool, grace_s: flo
     failure); if that worker was alive after all, `runs` fences its late writes.
     """
     stalled = await app.job_manager.get_stalled_jobs(
-        queue=jobs.QUEUE,
-        task_name=jobs.TASK_NAME,
+        task_name=jobs.TASK_NAME,  # on every queue (interactive and bulk)
         seconds_since_heartbeat=stalled_after(grace_s),
     )
     recovered = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -11,7 +12,7 @@ import time
 import procrastinate
 
 from tori_ingest.store import jobs
-from tori_ingest.worker import maintenance, tasks, webhooks
+from tori_ingest.worker import copies, maintenance, tasks, webhooks
 from tori_ingest.worker.runner import Runner, WorkerContext
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,21 @@ HEALTHY_AFTER_S = 60.0
 async def run_worker(ctx: WorkerContext, url: str) -> None:
     """The ingest worker and the webhook delivery worker (its own queue and concurrency), until
     cancelled (cancelling it is the graceful stop: both stop at once, each with its grace)."""
-    await asyncio.gather(_run_ingest(ctx, url), webhooks.run_deliveries(ctx, url))
+    running = [
+        asyncio.create_task(_run_ingest(ctx, url), name="ingest"),
+        asyncio.create_task(webhooks.run_deliveries(ctx, url), name="webhooks"),
+    ]
+    try:
+        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        # Each cancelled once, then awaited: a second cancel (as gather would send when one of
+        # them stops first) would cut Procrastinate's shutdown grace short.
+        for task in running:
+            task.cancel()
+        await asyncio.wait(running)
+    for task in running:
+        if not task.cancelled():
+            task.result()  # neither returns by itself: surface a crash
 
 
 async def _run_ingest(ctx: WorkerContext, url: str) -> None:
@@ -33,6 +48,7 @@ async def _run_ingest(ctx: WorkerContext, url: str) -> None:
     async with app.open_async():
         grace = ctx.settings.tori_shutdown_grace_s
         recovery = asyncio.create_task(maintenance.recover_stalled_forever(app, ctx.db, grace))
+        reporting = asyncio.create_task(copies.report_forever(runner))  # the dashboard's copies
         backoff = 1.0
         try:
             while True:
@@ -52,16 +68,41 @@ async def _run_ingest(ctx: WorkerContext, url: str) -> None:
                 backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
         finally:
             recovery.cancel()
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting  # its row goes: a clean stop is not a stalled copy
 
 
 async def _work(app: procrastinate.App, ctx: WorkerContext, runner: Runner) -> None:
+    """The main worker (both lanes, by priority) and one slot for interactive jobs only: when
+    every main slot holds a long bulk job, an upload is still fetched at once, and the pool
+    keeps a process for it (`Pool.run`). Returns (or raises) as soon as either stops."""
+    # One job more than the pool runs: the next job's database round trips happen while the
+    # pool is still busy, so no core idles between jobs. (Pool timeouts count from the real
+    # start in a process.)
+    main = _worker(app, ctx, runner, [jobs.QUEUE, jobs.BULK_QUEUE], ctx.pool.size + 1)
+    workers = [asyncio.create_task(main), asyncio.create_task(_worker(app, ctx, runner))]
+    try:
+        done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+    for task in done:
+        task.result()
+
+
+async def _worker(
+    app: procrastinate.App,
+    ctx: WorkerContext,
+    runner: Runner,
+    queues: list[str] | None = None,
+    concurrency: int = 1,
+) -> None:
     await app.run_worker_async(
-        queues=[jobs.QUEUE],
+        queues=queues or [jobs.QUEUE],
         name=f"{socket.gethostname()}:{os.getpid()}",
-        # One job more than the pool runs: the next job's database round trips happen while
-        # the pool is still busy, so no core idles between jobs. (Pool timeouts count from the
-        # real start in a process.)
-        concurrency=ctx.pool.size + 1,
+        concurrency=concurrency,
         additional_context={"runner": runner},
         install_signal_handlers=False,
         shutdown_graceful_timeout=ctx.settings.tori_shutdown_grace_s,

@@ -20,7 +20,7 @@ from tori_ingest.core.errors import JobError, Unavailable
 from tori_ingest.core.logs import bound_job
 from tori_ingest.core.models import Document, Processed, Result, ResultPipeline, Timings
 from tori_ingest.core.settings import Settings
-from tori_ingest.core.vocab import ErrorCode, Status
+from tori_ingest.core.vocab import ErrorCode, Lane, Status
 from tori_ingest.store import jobs
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.store.storage import Storage
@@ -52,6 +52,11 @@ class Runner:
         self._progress_tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[str, int] = {}  # job id → the run this process is doing
         ctx.pool.on_progress = self.on_progress
+
+    @property
+    def running_jobs(self) -> list[uuid.UUID]:
+        """The jobs this process is running now (its copy's report on the dashboard)."""
+        return [uuid.UUID(job_id) for job_id in self._runs]
 
     def on_progress(self, job_id: str, done: int, total: int) -> None:
         run = self._runs.get(job_id)
@@ -95,7 +100,9 @@ class Runner:
         began = time.perf_counter()
         try:
             path = str(self.storage.path(row["storage_key"]))
-            out = await self.pool.run(str(job_id), path, row["password"])
+            out = await self.pool.run(
+                str(job_id), path, row["password"], row["ocr"], Lane(row["lane"])
+            )
             result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
             stored = await jobs.succeed(self.db, job_id, run, result)
         except JobError as exc:

@@ -67,17 +67,16 @@ class Deliverer:
         claimed = await deliveries.claim(self.db, delivery_id, queue_job)
         if claimed is None:
             return  # delivered, ended or erased meanwhile, or not this queue job's any more
+        # The first try builds the body from the job's terminal snapshot and stores it with
+        # its record; later tries send what is stored. (A first try that died before its record
+        # is made again from the same snapshot: the same bytes.)
         body = claimed.payload
-        if body is None and claimed.snapshot is not None:
+        if body is None:
             try:
-                fresh = deliveries.event_body(claimed.snapshot)
-            except ValueError as exc:  # not a terminal job row: nothing to announce
+                body = deliveries.event_body(claimed.snapshot or "{}")
+            except (ValueError, KeyError) as exc:  # not a terminal job row: nothing to announce
                 await deliveries.fail(self.db, delivery_id, queue_job, f"bad event: {exc}")
                 return
-            body = await deliveries.freeze_payload(self.db, delivery_id, fresh)
-        if body is None:
-            await deliveries.fail(self.db, delivery_id, queue_job, "the event has no payload")
-            return
         at = datetime.now(UTC)
         started = time.perf_counter()
         outcome = await self.sender.send(claimed.url, webhook_id(delivery_id), body)
@@ -89,7 +88,7 @@ class Deliverer:
             attempt = deliveries.Attempt(
                 at, attempt.duration_ms, outcome.status_code, _gave_up(outcome), outcome.excerpt
             )
-        if not await deliveries.record(self.db, claimed, queue_job, attempt, state, next_at):
+        if not await deliveries.record(self.db, claimed, queue_job, attempt, state, next_at, body):
             return
         _observe(outcome, attempt.duration_ms, claimed.created_at)
         with bound_job(claimed.job_id):

@@ -1,0 +1,221 @@
+"""OCR inside the pipeline: which pages get OCR'd (and which never do), word recall on
+generated scans, modes, progress, and one end-to-end upload through a real server.
+
+Scans are made here (fpdf2 → pypdfium2 render → Pillow noise/skew/blur/JPEG), so the truth
+is known. Pages are few and rendered at 150-200 dpi to keep the added time small.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+
+import pytest
+from fpdf import FPDF
+from PIL import Image
+
+from tori_ingest.bench import scans
+from tori_ingest.core.vocab import OcrMode, PageSource
+from tori_ingest.pipeline import ocr, scan
+from tori_ingest.pipeline.ocr import Reading
+
+from .conftest import Server, StartServer, wait_for
+from .pdfs import make_pdf, prose_pdf
+
+ENGINE: list[ocr.Engine] = []
+
+
+def engine() -> ocr.Engine:
+    """One tesseract for the whole module, loaded on first use (as a pool process does)."""
+    if not ENGINE:
+        ENGINE.append(ocr.Engine("eng"))
+    return ENGINE[0]
+
+
+def read(data: bytes, mode: OcrMode = OcrMode.AUTO, dpi: int = 200) -> scan.Read:
+    return scan.read(data, scan.Options(mode=mode, dpi=dpi), engine, lambda d, t: None)
+
+
+def recall(truth: str, found: str) -> float:
+    hit, total = scans.word_recall(truth, found)
+    return hit / total
+
+
+def scanned_page(seed: int, rough: scans.Rough, dpi: int = 200) -> tuple[Image.Image, str]:
+    source = prose_pdf(1)
+    if seed:
+        from tori_ingest.bench.data import prose_pdf as bench_prose
+
+        source = bench_prose(1, seed, words_per_page=200)
+    truth = scans.page_texts(source)[0]
+    return scans.roughen(scans.render(source, dpi)[0], rough, seed), truth
+
+
+# --- the rule: which pages need OCR ---------------------------------------------------------
+
+
+def test_rule_on_the_text_layer_alone() -> None:
+    assert scan.may_need_ocr("", OcrMode.AUTO)
+    assert scan.may_need_ocr("Received 03/12/2024 Fax p. 1/3", OcrMode.AUTO)  # image decides
+    assert not scan.may_need_ocr("word " * 40, OcrMode.AUTO)
+    assert not scan.may_need_ocr("", OcrMode.OFF)
+    assert scan.may_need_ocr("word " * 400, OcrMode.FORCE)
+
+
+def test_choice_between_layer_and_ocr() -> None:
+    good, junk = Reading("The engine was tested in London.", 0.93), Reading("~ ee | &", 0.21)
+    assert scan.choose("", good, OcrMode.AUTO).source is PageSource.OCR
+    assert scan.choose("", junk, OcrMode.AUTO).source is PageSource.TEXT  # low confidence
+    assert scan.choose("pdf.js", Reading("pdf.js", 0.9), OcrMode.AUTO).text == "pdf.js"
+    assert scan.choose("", Reading("", 0.0), OcrMode.FORCE).source is PageSource.TEXT
+    page = scan.choose("long layer " * 20, good, OcrMode.FORCE)
+    assert (page.source, page.confidence) == (PageSource.OCR, 0.93)
+
+
+def test_mixed_document_is_handled_page_by_page() -> None:
+    """Text page, scanned page, born-digital page with a logo, short title page."""
+    image, truth = scanned_page(11, scans.Rough(noise=0.005))
+    logo = Image.new("L", (120, 60), 90)
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    pdf.multi_cell(0, 6, " ".join(["Ada Lovelace described the analytical engine."] * 12))
+    pdf.add_page()
+    pdf.image(image, x=0, y=0, w=210, h=297)
+    pdf.add_page()
+    pdf.image(logo, x=10, y=10, w=30, h=15)  # about 1 % of the page
+    pdf.set_xy(10, 40)
+    pdf.multi_cell(0, 6, "Annual report of the committee. " * 6)
+    pdf.add_page()
+    pdf.cell(0, 10, "Background")
+    out = read(bytes(pdf.output()))
+    assert [p.source for p in out.pages] == [
+        PageSource.TEXT,
+        PageSource.OCR,
+        PageSource.TEXT,
+        PageSource.TEXT,
+    ]
+    assert recall(truth, out.pages[1].text) >= 0.95
+    assert out.pages[1].confidence is not None and out.pages[1].confidence >= 0.7
+    assert out.pages[3].text == "Background" and out.ocr_pages == 1 and out.ocr_ms > 0
+
+
+def test_photo_with_a_caption_keeps_its_layer() -> None:
+    """A born-digital page whose photo covers most of it: OCR is tried, its junk not taken."""
+    rng = random.Random(5)
+    photo = Image.frombytes("L", (400, 300), bytes(rng.randrange(256) for _ in range(120_000)))
+    photo = photo.resize((800, 600), Image.Resampling.BICUBIC)
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.image(photo, x=0, y=0, w=210, h=250)
+    pdf.set_font("Helvetica", size=10)
+    pdf.set_xy(10, 270)
+    pdf.cell(0, 5, "Figure 1: the harbour at dawn.")
+    page = read(bytes(pdf.output()), dpi=150).pages[0]
+    assert (page.source, page.text.strip()) == (PageSource.TEXT, "Figure 1: the harbour at dawn.")
+
+
+def test_generated_scans_reach_the_recall_target() -> None:
+    """Clean, noisy + skewed, blurred JPEG and stamped-header scans: word recall ≥ 0.95."""
+    found = total = 0
+    for doc in scans.scan_set(pages=1):
+        out = read(doc.data)
+        assert all(p.source is PageSource.OCR for p in out.pages), doc.name
+        hit, words = scans.word_recall(doc.truth[0], out.pages[0].text)
+        assert hit / words >= 0.95, (doc.name, hit / words)
+        found, total = found + hit, total + words
+    assert found / total >= 0.97
+
+
+def test_upside_down_scan_is_turned_and_read() -> None:
+    image, truth = scanned_page(21, scans.Rough(skew=180))
+    out = read(scans.image_pdf([image]), dpi=150)
+    assert out.pages[0].source is PageSource.OCR
+    assert recall(truth, out.pages[0].text) >= 0.95
+
+
+def test_modes_off_and_force() -> None:
+    image, _ = scanned_page(31, scans.Rough())
+    data = scans.image_pdf([image])
+    assert read(data, OcrMode.OFF).pages[0].text == ""
+    text_pdf = make_pdf(["The committee met in Geneva to review the budget."])
+    forced = read(text_pdf, OcrMode.FORCE).pages[0]
+    assert forced.source is PageSource.OCR and "Geneva" in forced.text
+
+
+def test_progress_counts_ocr_pages() -> None:
+    image, _ = scanned_page(41, scans.Rough())
+    data = scans.image_pdf([image, image])
+    seen: list[tuple[int, int]] = []
+    scan.read(data, scan.Options(dpi=150), engine, lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (2, 2) and (1, 2) in seen
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_missing_language_is_named_at_start() -> None:
+    ocr.check_languages("eng")
+    with pytest.raises(ocr.ModelError, match=r"tessdata\.fast-"):
+        ocr.check_languages("eng+xyz")
+
+
+# --- end to end ---------------------------------------------------------------------------
+
+
+async def test_scanned_pdf_and_image_through_the_service(server: Server) -> None:
+    image, truth = scanned_page(51, scans.Rough(noise=0.005), dpi=150)
+    scanned = scans.image_pdf([image], stamp="Received 03/12/2024 Fax p. 1/1")
+    png = io.BytesIO()
+    image.save(png, "PNG")
+    jobs = {
+        "pdf": server.upload(scanned, "scan.pdf").json()["job_id"],
+        "png": server.upload(png.getvalue(), "photo.png").json()["job_id"],
+        "off": server.upload(png.getvalue(), "photo.png", ocr="off").json()["job_id"],
+    }
+    done = {name: await server.wait_job(job_id) for name, job_id in jobs.items()}
+    assert done["off"]["status"] == "failed" and done["off"]["error"]["code"] == "no_text"
+    for name, media in (("pdf", "application/pdf"), ("png", "image/png")):
+        assert done[name]["status"] == "succeeded", done[name]["error"]
+        result = server.client.get(f"/jobs/{jobs[name]}/result").json()
+        assert result["document"]["media_type"] == media
+        assert result["stats"]["ocr_pages"] == 1 and result["timings_ms"]["ocr"] > 0
+        page = result["pages"][0]
+        assert page["source"] == "ocr" and page["ocr_confidence"] > 0.6
+        assert recall(truth, page["text"]) >= 0.95
+    r = server.upload(b"GIF89a\x01\x00\x01\x00", "anim.gif")
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_type"
+    bad = server.upload(scanned, "scan.pdf", ocr="sometimes")
+    assert bad.status_code == 400 and "ocr must be one of" in bad.json()["error"]["message"]
+    spec = server.client.get("/openapi.json").json()
+    assert "415" in spec["paths"]["/jobs"]["post"]["responses"]
+
+
+def slow_pdf(seconds: int, salt: int) -> bytes:
+    """A PDF whose pool work sleeps `seconds` (TORI_TEST_HOOKS): a stand-in for a long scan."""
+    head, rest = prose_pdf(1).split(b"\n", 1)
+    return head + f"\n%tori-test-slow={seconds}\n%{salt}\n".encode() + rest
+
+
+async def test_interactive_upload_is_not_kept_waiting_by_long_bulk_jobs(
+    start_server: StartServer,
+) -> None:
+    """Four long bulk jobs fill every main worker slot and every process bulk work may use;
+    an upload still gets the reserved slot and process at once (before: it waited for a bulk
+    job to end, 125 s behind two 100-page scans)."""
+    srv = await start_server(TORI_TEST_HOOKS="1")
+    bulk = [
+        srv.upload(slow_pdf(8, i), f"bulk{i}.pdf", priority="bulk").json()["job_id"]
+        for i in range(4)
+    ]
+
+    def two_running() -> bool:  # a third is "running" too, waiting for a bulk process
+        return sum(srv.status(j)["status"] == "running" for j in bulk) >= 2
+
+    await wait_for(two_running, 30, "two bulk jobs to run")
+    started = time.monotonic()
+    job = await srv.wait_job(srv.upload(prose_pdf(2), "now.pdf").json()["job_id"], timeout=30)
+    waited = time.monotonic() - started
+    assert job["status"] == "succeeded" and waited < 4, waited
+    assert [srv.status(j)["status"] for j in bulk].count("succeeded") == 0  # still at it
+    for job_id in bulk:
+        srv.client.delete(f"/jobs/{job_id}")

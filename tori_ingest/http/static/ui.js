@@ -1,0 +1,439 @@
+// The operator dashboard. Aggregates come from GET /ui/state (read from Postgres, polled every
+// few seconds and sooner after a job changes state); live job changes from the /ws dashboard
+// feed. No status, lane or error word is written here: they come from the server's vocabulary.
+"use strict";
+
+const POLL_MS = 2500;
+const SOON_MS = 1000; // earliest re-read after a job changed state
+const SVG = "http://www.w3.org/2000/svg";
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  vocab: null, // statuses, lanes, the word for running, a tone per status
+  range: "1h",
+  running: new Map(), // job id -> {job_id, filename, pages_done, pages_total, copy_name, ...}
+  failures: [],
+  retrying: new Map(), // job id -> label shown on its button
+  lastSnapshot: 0,
+  timer: null,
+  inFlight: false,
+  socket: null,
+  backoff: 1000,
+  changes: [], // [time, count] of recent live batches, for the changes/s figure
+  throughput: null, // the last chart data (drawn again when the window is resized)
+};
+
+// --- small helpers ------------------------------------------------------------------------
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+
+const fmt = (n) => Number(n).toLocaleString("en-US");
+const short = (id) => id.slice(0, 8);
+
+function age(seconds) {
+  if (seconds < 1) return "now";
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+const ago = (seconds) => (seconds < 1 ? "now" : `${age(seconds)} ago`);
+const since = (iso) => (iso ? age((Date.now() - Date.parse(iso)) / 1000) : "–");
+
+async function api(path, options = {}) {
+  const headers = { "X-Tori-UI": "1", ...(options.headers || {}) };
+  const response = await fetch(path, { credentials: "same-origin", ...options, headers });
+  if (response.status === 401) {
+    showLogin();
+    throw new Error("unauthorized");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error((body.error && body.error.message) || response.statusText);
+  return body;
+}
+
+// --- login --------------------------------------------------------------------------------
+
+function showLogin(message = "") {
+  $("dash").hidden = true;
+  $("login").hidden = false;
+  $("logout").hidden = true;
+  $("login-error").textContent = message;
+  $("viewer").textContent = "";
+  setLive("off", "logged out");
+  if (ui.socket) ui.socket.close(1000);
+  clearTimeout(ui.timer);
+  $("token").focus();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const token = $("token").value;
+  try {
+    const response = await fetch("/ui/login", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ token }),
+    });
+    if (!response.ok) {
+      $("login-error").textContent = "That token was not accepted.";
+      return;
+    }
+  } catch (error) {
+    $("login-error").textContent = `The service cannot be reached (${error.message}).`;
+    return;
+  }
+  $("token").value = "";
+  start();
+}
+
+async function logout() {
+  await fetch("/ui/logout", { method: "POST", credentials: "same-origin", headers: { "X-Tori-UI": "1" } });
+  showLogin();
+}
+
+// --- the snapshot -------------------------------------------------------------------------
+
+function schedule(ms) {
+  clearTimeout(ui.timer);
+  ui.timer = setTimeout(snapshot, ms);
+}
+
+async function snapshot() {
+  if (ui.inFlight) return;
+  ui.inFlight = true;
+  try {
+    const state = await api(`/ui/state?range=${ui.range}`);
+    ui.lastSnapshot = Date.now();
+    render(state);
+    schedule(POLL_MS);
+  } catch (error) {
+    if (error.message !== "unauthorized") {
+      $("foot").textContent = `Could not read /ui/state: ${error.message}; retrying.`;
+      schedule(POLL_MS * 2);
+    }
+  } finally {
+    ui.inFlight = false;
+  }
+}
+
+function soon() {
+  const wait = Math.max(0, SOON_MS - (Date.now() - ui.lastSnapshot));
+  if (!ui.inFlight) schedule(Math.min(wait, POLL_MS));
+}
+
+function render(state) {
+  ui.vocab = state.vocabulary;
+  $("login").hidden = true;
+  $("dash").hidden = false;
+  const v = state.viewer;
+  $("viewer").textContent = !v.auth ? "auth off · all jobs" : `${v.name} · ${v.admin ? "admin, all jobs" : "own jobs"}`;
+  $("logout").hidden = !v.auth;
+  renderTiles(state);
+  renderQueue(state);
+  renderChart(state.throughput);
+  // A live event newer than this (up to a second old) snapshot keeps its progress.
+  ui.running = new Map(state.running.map((job) => {
+    const live = ui.running.get(job.job_id);
+    const newer = live && live.version > job.version;
+    return [job.job_id, newer ? { ...job, pages_done: live.pages_done, pages_total: live.pages_total, version: live.version } : job];
+  }));
+  renderRunning();
+  ui.failures = state.failures;
+  renderFailures();
+  renderCopies(state.copies);
+  const at = new Date(state.generated_at).toLocaleTimeString();
+  $("foot").textContent = `Snapshot ${at} from Postgres: the numbers of GET /jobs and /metrics.`;
+}
+
+function renderTiles(state) {
+  const tiles = [];
+  for (const status of ui.vocab.statuses) {
+    const byLane = state.counts[status];
+    const total = Object.values(byLane).reduce((a, b) => a + b, 0);
+    const lanes = ui.vocab.lanes.map((lane) => `${lane} ${fmt(byLane[lane])}`).join(" · ");
+    tiles.push(tile(status, fmt(total), lanes, ui.vocab.tones[status], { "data-status": status }));
+  }
+  const t = state.throughput;
+  tiles.push(tile("pages/s", t.pages_per_s.toFixed(1), "last minute", "rate", { "data-rate": "pages" }));
+  tiles.push(tile("jobs/min", fmt(t.jobs_per_min), "last minute", "rate", { "data-rate": "jobs" }));
+  $("tiles").replaceChildren(...tiles);
+}
+
+function tile(label, value, detail, tone, attrs) {
+  return el("div", { class: `tile tone-${tone}`, ...attrs },
+    el("span", { class: "label", text: label }),
+    el("span", { class: "value", text: value }),
+    el("span", { class: "detail", text: detail }));
+}
+
+function renderQueue(state) {
+  const rows = ui.vocab.lanes.map((lane) => {
+    const q = state.queue[lane];
+    return el("tr", { "data-lane": lane },
+      el("td", {}, el("span", { class: `key lane-${ui.vocab.lanes.indexOf(lane)}` }), lane),
+      el("td", { class: "num depth", text: fmt(q.depth) }),
+      el("td", { class: "num", text: q.depth ? age(q.oldest_s) : "–" }));
+  });
+  $("queue").tBodies[0].replaceChildren(...rows);
+}
+
+// --- the chart: queue depth by lane (stacked), pages/s (bars), jobs/min (line) -------------
+
+function niceMax(value) {
+  if (value <= 1) return 1;
+  const step = 10 ** Math.floor(Math.log10(value));
+  for (const m of [1, 2, 2.5, 5, 10]) if (value <= m * step) return m * step;
+  return 10 * step;
+}
+
+function renderChart(t) {
+  const chart = $("chart");
+  ui.throughput = t;
+  // Drawn in the chart's own pixels, so its text stays readable on a phone.
+  const W = Math.max(300, Math.round(chart.getBoundingClientRect().width) || 640);
+  chart.setAttribute("viewBox", `0 0 ${W} 200`);
+  const LEFT = 44, RIGHT = 44, n = t.buckets.length, slot = (W - LEFT - RIGHT) / n;
+  const top = { y: 14, h: 70 }, bottom = { y: 110, h: 70 };
+  const lanes = ui.vocab.lanes;
+  const depth = t.buckets.map((b) => lanes.reduce((sum, lane) => sum + b.queued[lane], 0));
+  const pps = t.buckets.map((b) => b.pages / t.bucket_s);
+  const jpm = t.buckets.map((b) => ((b.succeeded + b.failed) * 60) / t.bucket_s);
+  const qMax = niceMax(Math.max(...depth)), pMax = niceMax(Math.max(...pps)), jMax = niceMax(Math.max(...jpm));
+  const x = (i) => LEFT + i * slot;
+  const nodes = [];
+  const text = (x0, y0, s, cls = "axis", anchor = "start") => {
+    const node = svg("text", { x: x0, y: y0, class: cls, "text-anchor": anchor });
+    node.textContent = s;
+    return node;
+  };
+  // Queue: one stacked area per lane, the first lane at the bottom.
+  let below = t.buckets.map(() => 0);
+  lanes.forEach((lane, li) => {
+    const above = below.map((v, i) => v + t.buckets[i].queued[lane]);
+    const y = (v) => top.y + top.h - (v / qMax) * top.h;
+    let d = `M${x(0)},${y(above[0])}`;
+    above.forEach((v, i) => { d += ` L${x(i) + slot / 2},${y(v)}`; });
+    d += ` L${x(n)},${y(above[n - 1])} L${x(n)},${y(below[n - 1])}`;
+    for (let i = n - 1; i >= 0; i--) d += ` L${x(i) + slot / 2},${y(below[i])}`;
+    d += ` L${x(0)},${y(below[0])} Z`;
+    nodes.push(svg("path", { d, class: `area lane-${li}`, "data-lane": lane }));
+    below = above;
+  });
+  nodes.push(svg("line", { x1: LEFT, x2: W - RIGHT, y1: top.y + top.h, y2: top.y + top.h, class: "base" }));
+  nodes.push(text(LEFT - 4, top.y + 8, fmt(qMax), "axis", "end"), text(LEFT + 2, top.y - 3, "queued", "title"));
+  nodes.push(text(LEFT - 4, top.y + top.h, "0", "axis", "end"), text(LEFT - 4, bottom.y + bottom.h, "0", "axis", "end"));
+  // Throughput: pages/s bars, jobs/min line on its own scale (right axis).
+  const yb = (v, max) => bottom.y + bottom.h - (v / max) * bottom.h;
+  pps.forEach((v, i) => {
+    const h = (v / pMax) * bottom.h;
+    nodes.push(svg("rect", { x: x(i) + 1, y: bottom.y + bottom.h - h, width: Math.max(slot - 2, 1), height: h, class: "bar" }));
+  });
+  let line = "";
+  jpm.forEach((v, i) => { line += `${i ? " L" : "M"}${x(i) + slot / 2},${yb(v, jMax)}`; });
+  nodes.push(svg("path", { d: line, class: "jobs-line" }));
+  nodes.push(svg("line", { x1: LEFT, x2: W - RIGHT, y1: bottom.y + bottom.h, y2: bottom.y + bottom.h, class: "base" }));
+  nodes.push(text(LEFT - 4, bottom.y + 8, fmt(pMax), "axis", "end"), text(W - RIGHT + 4, bottom.y + 8, fmt(jMax), "axis jobs"));
+  nodes.push(text(LEFT + 2, bottom.y - 3, "pages/s", "title"), text(LEFT + 58, bottom.y - 3, "jobs/min", "title jobs"));
+  // Time axis, and one hover target per slot with its numbers.
+  const span = (n * t.bucket_s) / 60;
+  nodes.push(text(LEFT, 196, `−${span} min`), text(LEFT + (W - LEFT - RIGHT) / 2, 196, `−${span / 2} min`, "axis", "middle"), text(W - RIGHT, 196, "now", "axis", "end"));
+  t.buckets.forEach((b, i) => {
+    const hit = svg("rect", { x: x(i), y: top.y, width: slot, height: bottom.y + bottom.h - top.y, class: "hit" });
+    const title = svg("title");
+    const when = new Date(b.t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: t.bucket_s < 60 ? "2-digit" : undefined });
+    title.textContent = `${when}: up to ${fmt(depth[i])} queued, ${pps[i].toFixed(1)} pages/s, ${fmt(jpm[i])} jobs/min (${b.failed} failed)`;
+    hit.append(title);
+    nodes.push(hit);
+  });
+  chart.replaceChildren(...nodes);
+  chart.dataset.buckets = String(n);
+  chart.dataset.queued = String(depth[n - 1]);
+  $("legend").replaceChildren(
+    ...lanes.map((lane, li) => el("span", {}, el("span", { class: `key lane-${li}` }), `${lane} queued (peak)`)),
+    el("span", {}, el("span", { class: "key k-bar" }), "pages/s"),
+    el("span", {}, el("span", { class: "key k-jobs" }), "jobs/min (succeeded + failed)"),
+    el("span", { class: "muted", text: `${t.bucket_s} s per bar` }));
+}
+
+// --- running jobs, failures, copies --------------------------------------------------------
+
+function progressCells(job) {
+  const total = job.pages_total;
+  const bar = el("progress", { max: String(total || 1), value: String(total ? job.pages_done : 0) });
+  const pct = total ? ` (${Math.floor((100 * job.pages_done) / total)}%)` : "";
+  const label = total ? `${fmt(job.pages_done)} / ${fmt(total)} pages${pct}` : "starting…";
+  return el("td", { class: "progress" }, bar, el("span", { class: "figure", text: label }));
+}
+
+function runningRow(job) {
+  return el("tr", { "data-job": job.job_id },
+    el("td", { class: "mono", text: short(job.job_id), title: job.job_id }),
+    el("td", { class: "file", text: job.filename || "…", title: job.filename || "" }),
+    progressCells(job),
+    el("td", { class: "opt mono", text: job.copy_name || "–" }),
+    el("td", { class: "opt num", text: since(job.started_at) }));
+}
+
+function renderRunning() {
+  const jobs = [...ui.running.values()];
+  $("running").tBodies[0].replaceChildren(...jobs.map(runningRow));
+  $("running-n").textContent = jobs.length ? fmt(jobs.length) : "";
+  $("running-empty").hidden = jobs.length > 0;
+}
+
+function renderFailures() {
+  const rows = ui.failures.map((f) => {
+    const button = el("button", { type: "button", class: "retry", "data-job": f.job_id });
+    button.textContent = ui.retrying.get(f.job_id) || "Retry";
+    button.disabled = ui.retrying.has(f.job_id);
+    button.addEventListener("click", () => retry(f.job_id, button));
+    return el("tr", { "data-job": f.job_id },
+      el("td", { class: "num", text: since(f.finished_at) }),
+      el("td", { class: "file", text: f.filename || short(f.job_id), title: f.job_id }),
+      el("td", {}, el("code", { class: "code", text: f.error.code })),
+      el("td", { class: "opt message", text: f.error.message, title: f.error.message }),
+      el("td", { class: "num attempts", text: String(f.attempts) }),
+      el("td", {}, button));
+  });
+  $("failures").tBodies[0].replaceChildren(...rows);
+  $("failures-empty").hidden = rows.length > 0;
+}
+
+async function retry(jobId, button) {
+  ui.retrying.set(jobId, "Retrying…");
+  button.disabled = true;
+  button.textContent = "Retrying…";
+  try {
+    const job = await api(`/jobs/${jobId}/retry`, { method: "POST" });
+    ui.retrying.set(jobId, `Retried: ${job.status}`);
+    button.textContent = `Retried: ${job.status}`;
+    setTimeout(() => ui.retrying.delete(jobId), 10000);
+  } catch (error) {
+    ui.retrying.delete(jobId);
+    button.disabled = false;
+    button.textContent = "Retry";
+    $("foot").textContent = `Retry of ${short(jobId)} failed: ${error.message}`;
+  }
+  soon();
+}
+
+function renderCopies(copies) {
+  const rows = copies.map((c) => el("tr", { "data-copy": c.name, class: c.stalled ? "stalled" : "" },
+    el("td", { class: "mono", text: c.name, title: `version ${c.version}, up since ${new Date(c.started_at).toLocaleString()}` }),
+    el("td", { class: "num", text: String(c.processes) }),
+    el("td", { class: "num busy", text: String(c.busy) }),
+    el("td", { class: "num", text: String(c.recycled) }),
+    el("td", { class: "num", text: c.stalled ? `stalled ${age(c.heartbeat_age_s)}` : ago(c.heartbeat_age_s) })));
+  $("copies").tBodies[0].replaceChildren(...rows);
+  $("copies-n").textContent = copies.length ? fmt(copies.length) : "";
+  $("copies-empty").hidden = copies.length > 0;
+}
+
+// --- live: the /ws dashboard feed -----------------------------------------------------------
+
+function setLive(state, text) {
+  $("live").dataset.state = state;
+  $("live").textContent = text;
+}
+
+function connect() {
+  if (ui.socket && ui.socket.readyState <= WebSocket.OPEN) return;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const socket = new WebSocket(`${scheme}//${location.host}/ws`);
+  ui.socket = socket;
+  socket.onopen = () => {
+    ui.backoff = 1000;
+    socket.send(JSON.stringify({ dashboard: true }));
+    setLive("on", "live");
+  };
+  socket.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === "dashboard") applyBatch(data);
+  };
+  socket.onclose = (event) => {
+    if (ui.socket !== socket) return;
+    ui.socket = null;
+    if (event.code === 4401) return showLogin("The session has ended: log in again.");
+    if ($("dash").hidden) return;
+    setLive("off", "reconnecting…");
+    setTimeout(connect, ui.backoff);
+    ui.backoff = Math.min(ui.backoff * 2, 15000);
+  };
+}
+
+function showRate() {
+  if (!ui.socket || ui.socket.readyState !== WebSocket.OPEN) return;
+  const now = Date.now();
+  ui.changes = ui.changes.filter(([at]) => now - at < 5000);
+  const rate = ui.changes.reduce((sum, [, count]) => sum + count, 0) / 5;
+  setLive("on", rate ? `live · ${rate.toFixed(rate < 10 ? 1 : 0)} job changes/s` : "live");
+}
+
+function applyBatch(batch) {
+  ui.changes.push([Date.now(), batch.events.length + batch.dropped]);
+  showRate();
+  if (!ui.vocab) return;
+  let moved = batch.resync || batch.dropped > 0;
+  let runningChanged = false;
+  for (const event of batch.events) {
+    const known = ui.running.get(event.job_id);
+    if (event.status === ui.vocab.running) {
+      if (known && event.version < known.version) continue;
+      const job = { ...(known || { job_id: event.job_id, filename: "", copy_name: null, started_at: new Date().toISOString() }), ...event };
+      ui.running.set(event.job_id, job);
+      if (!updateRunningRow(job)) runningChanged = true;
+      if (!known) moved = true;
+    } else {
+      if (known) { ui.running.delete(event.job_id); runningChanged = true; }
+      moved = true; // queued, ended: the counts and failures come with the next snapshot
+    }
+  }
+  if (runningChanged) renderRunning();
+  if (moved) soon();
+}
+
+function updateRunningRow(job) {
+  const row = $("running").querySelector(`tr[data-job="${job.job_id}"]`);
+  if (!row) return false;
+  row.replaceChild(progressCells(job), row.querySelector("td.progress"));
+  return true;
+}
+
+// --- start -------------------------------------------------------------------------------
+
+function start() {
+  $("login").hidden = true;
+  snapshot().then(() => { if (!$("dash").hidden) connect(); });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login").addEventListener("submit", login);
+  $("logout").addEventListener("click", logout);
+  for (const button of document.querySelectorAll("[data-range]")) {
+    button.addEventListener("click", () => {
+      ui.range = button.dataset.range;
+      for (const b of document.querySelectorAll("[data-range]")) b.setAttribute("aria-pressed", String(b === button));
+      snapshot();
+    });
+  }
+  setInterval(showRate, 1000);
+  window.addEventListener("resize", () => { if (ui.throughput) renderChart(ui.throughput); });
+  start();
+});
