@@ -112,7 +112,11 @@ async def test_the_page_loads_nothing_from_another_host(secured: Api) -> None:
     assert "default-src 'none'" in csp and "connect-src 'self'" in csp
     assert "http" not in csp and "*" not in csp
     assert page.headers["content-type"].startswith("text/html")
-    for name, kind in (("ui.js", "text/javascript"), ("ui.css", "text/css")):
+    for name, kind in (
+        ("ui.js", "text/javascript"),
+        ("chart.js", "text/javascript"),
+        ("ui.css", "text/css"),
+    ):
         asset = await secured.get(f"/ui/static/{name}")
         assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
         assert (Path(ui.__file__).parent / "static" / name).is_file()  # inside the package

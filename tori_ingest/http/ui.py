@@ -40,7 +40,7 @@ from tori_ingest.http.session import COOKIE, TTL_S, Sessions, match_token
 from tori_ingest.store import copies, dashboard, views
 
 STATIC = Path(__file__).parent / "static"
-ASSETS = {"ui.js": "text/javascript", "ui.css": "text/css"}
+ASSETS = {"ui.js": "text/javascript", "chart.js": "text/javascript", "ui.css": "text/css"}
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"

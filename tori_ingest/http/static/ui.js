@@ -5,7 +5,6 @@
 
 const POLL_MS = 2500;
 const SOON_MS = 1000; // earliest re-read after a job changed state
-const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -13,10 +12,11 @@ const ui = {
   range: "1h",
   running: new Map(), // job id -> {job_id, filename, pages_done, pages_total, copy_name, ...}
   failures: [],
-  retrying: new Map(), // job id -> label shown on its button
+  retrying: new Map(), // job id -> {label on its button, at: when it was clicked}
   lastSnapshot: 0,
   timer: null,
   inFlight: false,
+  again: false, // a snapshot was asked for while one was in flight
   socket: null,
   backoff: 1000,
   changes: [], // [time, count] of recent live batches, for the changes/s figure
@@ -33,12 +33,6 @@ function el(tag, attrs = {}, ...children) {
     else node.setAttribute(key, value);
   }
   for (const child of children) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
   return node;
 }
 
@@ -116,13 +110,16 @@ function schedule(ms) {
 }
 
 async function snapshot() {
-  if (ui.inFlight) return;
+  if (ui.inFlight) {
+    ui.again = true;
+    return;
+  }
   ui.inFlight = true;
   try {
     const state = await api(`/ui/state?range=${ui.range}`);
     ui.lastSnapshot = Date.now();
     render(state);
-    schedule(POLL_MS);
+    schedule(document.hidden ? POLL_MS * 4 : POLL_MS); // a background tab asks less often
   } catch (error) {
     if (error.message !== "unauthorized") {
       $("foot").textContent = `Could not read /ui/state: ${error.message}; retrying.`;
@@ -130,6 +127,10 @@ async function snapshot() {
     }
   } finally {
     ui.inFlight = false;
+    if (ui.again) {
+      ui.again = false;
+      schedule(0);
+    }
   }
 }
 
@@ -143,7 +144,8 @@ function render(state) {
   $("login").hidden = true;
   $("dash").hidden = false;
   const v = state.viewer;
-  $("viewer").textContent = !v.auth ? "auth off · all jobs" : `${v.name} · ${v.admin ? "admin, all jobs" : "own jobs"}`;
+  const scope = v.admin ? "admin, all jobs" : "own jobs";
+  $("viewer").textContent = v.auth ? `${v.name} · ${scope}` : "auth off · all jobs";
   $("logout").hidden = !v.auth;
   renderTiles(state);
   renderQueue(state);
@@ -152,7 +154,8 @@ function render(state) {
   ui.running = new Map(state.running.map((job) => {
     const live = ui.running.get(job.job_id);
     const newer = live && live.version > job.version;
-    return [job.job_id, newer ? { ...job, pages_done: live.pages_done, pages_total: live.pages_total, version: live.version } : job];
+    const progress = newer ? { pages_done: live.pages_done, pages_total: live.pages_total, version: live.version } : {};
+    return [job.job_id, { ...job, ...progress }];
   }));
   renderRunning();
   ui.failures = state.failures;
@@ -194,79 +197,14 @@ function renderQueue(state) {
   $("queue").tBodies[0].replaceChildren(...rows);
 }
 
-// --- the chart: queue depth by lane (stacked), pages/s (bars), jobs/min (line) -------------
-
-function niceMax(value) {
-  if (value <= 1) return 1;
-  const step = 10 ** Math.floor(Math.log10(value));
-  for (const m of [1, 2, 2.5, 5, 10]) if (value <= m * step) return m * step;
-  return 10 * step;
-}
+// --- the chart (chart.js) ----------------------------------------------------------------
 
 function renderChart(t) {
-  const chart = $("chart");
   ui.throughput = t;
-  // Drawn in the chart's own pixels, so its text stays readable on a phone.
-  const W = Math.max(300, Math.round(chart.getBoundingClientRect().width) || 640);
-  chart.setAttribute("viewBox", `0 0 ${W} 200`);
-  const LEFT = 44, RIGHT = 44, n = t.buckets.length, slot = (W - LEFT - RIGHT) / n;
-  const top = { y: 14, h: 70 }, bottom = { y: 110, h: 70 };
-  const lanes = ui.vocab.lanes;
-  const depth = t.buckets.map((b) => lanes.reduce((sum, lane) => sum + b.queued[lane], 0));
-  const pps = t.buckets.map((b) => b.pages / t.bucket_s);
-  const jpm = t.buckets.map((b) => ((b.succeeded + b.failed) * 60) / t.bucket_s);
-  const qMax = niceMax(Math.max(...depth)), pMax = niceMax(Math.max(...pps)), jMax = niceMax(Math.max(...jpm));
-  const x = (i) => LEFT + i * slot;
-  const nodes = [];
-  const text = (x0, y0, s, cls = "axis", anchor = "start") => {
-    const node = svg("text", { x: x0, y: y0, class: cls, "text-anchor": anchor });
-    node.textContent = s;
-    return node;
-  };
-  // Queue: one stacked area per lane, the first lane at the bottom.
-  let below = t.buckets.map(() => 0);
-  lanes.forEach((lane, li) => {
-    const above = below.map((v, i) => v + t.buckets[i].queued[lane]);
-    const y = (v) => top.y + top.h - (v / qMax) * top.h;
-    let d = `M${x(0)},${y(above[0])}`;
-    above.forEach((v, i) => { d += ` L${x(i) + slot / 2},${y(v)}`; });
-    d += ` L${x(n)},${y(above[n - 1])} L${x(n)},${y(below[n - 1])}`;
-    for (let i = n - 1; i >= 0; i--) d += ` L${x(i) + slot / 2},${y(below[i])}`;
-    d += ` L${x(0)},${y(below[0])} Z`;
-    nodes.push(svg("path", { d, class: `area lane-${li}`, "data-lane": lane }));
-    below = above;
-  });
-  nodes.push(svg("line", { x1: LEFT, x2: W - RIGHT, y1: top.y + top.h, y2: top.y + top.h, class: "base" }));
-  nodes.push(text(LEFT - 4, top.y + 8, fmt(qMax), "axis", "end"), text(LEFT + 2, top.y - 3, "queued", "title"));
-  nodes.push(text(LEFT - 4, top.y + top.h, "0", "axis", "end"), text(LEFT - 4, bottom.y + bottom.h, "0", "axis", "end"));
-  // Throughput: pages/s bars, jobs/min line on its own scale (right axis).
-  const yb = (v, max) => bottom.y + bottom.h - (v / max) * bottom.h;
-  pps.forEach((v, i) => {
-    const h = (v / pMax) * bottom.h;
-    nodes.push(svg("rect", { x: x(i) + 1, y: bottom.y + bottom.h - h, width: Math.max(slot - 2, 1), height: h, class: "bar" }));
-  });
-  let line = "";
-  jpm.forEach((v, i) => { line += `${i ? " L" : "M"}${x(i) + slot / 2},${yb(v, jMax)}`; });
-  nodes.push(svg("path", { d: line, class: "jobs-line" }));
-  nodes.push(svg("line", { x1: LEFT, x2: W - RIGHT, y1: bottom.y + bottom.h, y2: bottom.y + bottom.h, class: "base" }));
-  nodes.push(text(LEFT - 4, bottom.y + 8, fmt(pMax), "axis", "end"), text(W - RIGHT + 4, bottom.y + 8, fmt(jMax), "axis jobs"));
-  nodes.push(text(LEFT + 2, bottom.y - 3, "pages/s", "title"), text(LEFT + 58, bottom.y - 3, "jobs/min", "title jobs"));
-  // Time axis, and one hover target per slot with its numbers.
-  const span = (n * t.bucket_s) / 60;
-  nodes.push(text(LEFT, 196, `−${span} min`), text(LEFT + (W - LEFT - RIGHT) / 2, 196, `−${span / 2} min`, "axis", "middle"), text(W - RIGHT, 196, "now", "axis", "end"));
-  t.buckets.forEach((b, i) => {
-    const hit = svg("rect", { x: x(i), y: top.y, width: slot, height: bottom.y + bottom.h - top.y, class: "hit" });
-    const title = svg("title");
-    const when = new Date(b.t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: t.bucket_s < 60 ? "2-digit" : undefined });
-    title.textContent = `${when}: up to ${fmt(depth[i])} queued, ${pps[i].toFixed(1)} pages/s, ${fmt(jpm[i])} jobs/min (${b.failed} failed)`;
-    hit.append(title);
-    nodes.push(hit);
-  });
-  chart.replaceChildren(...nodes);
-  chart.dataset.buckets = String(n);
-  chart.dataset.queued = String(depth[n - 1]);
+  toriChart.draw($("chart"), t, ui.vocab.lanes);
   $("legend").replaceChildren(
-    ...lanes.map((lane, li) => el("span", {}, el("span", { class: `key lane-${li}` }), `${lane} queued (peak)`)),
+    ...ui.vocab.lanes.map((lane, li) =>
+      el("span", {}, el("span", { class: `key lane-${li}` }), `${lane} queued (peak)`)),
     el("span", {}, el("span", { class: "key k-bar" }), "pages/s"),
     el("span", {}, el("span", { class: "key k-jobs" }), "jobs/min (succeeded + failed)"),
     el("span", { class: "muted", text: `${t.bucket_s} s per bar` }));
@@ -277,9 +215,9 @@ function renderChart(t) {
 function progressCells(job) {
   const total = job.pages_total;
   const bar = el("progress", { max: String(total || 1), value: String(total ? job.pages_done : 0) });
-  const pct = total ? ` (${Math.floor((100 * job.pages_done) / total)}%)` : "";
-  const label = total ? `${fmt(job.pages_done)} / ${fmt(total)} pages${pct}` : "starting…";
-  return el("td", { class: "progress" }, bar, el("span", { class: "figure", text: label }));
+  const pct = total ? `${Math.floor((100 * job.pages_done) / total)}%` : "";
+  const label = total ? `${fmt(job.pages_done)} / ${fmt(total)} pages` : "starting…";
+  return el("td", { class: "progress", title: pct }, bar, el("span", { class: "figure", text: label }));
 }
 
 function runningRow(job) {
@@ -300,8 +238,10 @@ function renderRunning() {
 
 function renderFailures() {
   const rows = ui.failures.map((f) => {
+    const retried = ui.retrying.get(f.job_id);
+    if (retried && Date.parse(f.finished_at) > retried.at) ui.retrying.delete(f.job_id); // failed again
     const button = el("button", { type: "button", class: "retry", "data-job": f.job_id });
-    button.textContent = ui.retrying.get(f.job_id) || "Retry";
+    button.textContent = ui.retrying.has(f.job_id) ? retried.label : "Retry";
     button.disabled = ui.retrying.has(f.job_id);
     button.addEventListener("click", () => retry(f.job_id, button));
     return el("tr", { "data-job": f.job_id },
@@ -317,14 +257,14 @@ function renderFailures() {
 }
 
 async function retry(jobId, button) {
-  ui.retrying.set(jobId, "Retrying…");
+  const at = Date.now();
+  ui.retrying.set(jobId, { label: "Retrying…", at });
   button.disabled = true;
   button.textContent = "Retrying…";
   try {
     const job = await api(`/jobs/${jobId}/retry`, { method: "POST" });
-    ui.retrying.set(jobId, `Retried: ${job.status}`);
+    ui.retrying.set(jobId, { label: `Retried: ${job.status}`, at });
     button.textContent = `Retried: ${job.status}`;
-    setTimeout(() => ui.retrying.delete(jobId), 10000);
   } catch (error) {
     ui.retrying.delete(jobId);
     button.disabled = false;
@@ -336,7 +276,7 @@ async function retry(jobId, button) {
 
 function renderCopies(copies) {
   const rows = copies.map((c) => el("tr", { "data-copy": c.name, class: c.stalled ? "stalled" : "" },
-    el("td", { class: "mono", text: c.name, title: `version ${c.version}, up since ${new Date(c.started_at).toLocaleString()}` }),
+    el("td", { class: "mono", text: c.name, title: `version ${c.version}, since ${new Date(c.started_at).toLocaleString()}` }),
     el("td", { class: "num", text: String(c.processes) }),
     el("td", { class: "num busy", text: String(c.busy) }),
     el("td", { class: "num", text: String(c.recycled) }),
@@ -396,7 +336,8 @@ function applyBatch(batch) {
     const known = ui.running.get(event.job_id);
     if (event.status === ui.vocab.running) {
       if (known && event.version < known.version) continue;
-      const job = { ...(known || { job_id: event.job_id, filename: "", copy_name: null, started_at: new Date().toISOString() }), ...event };
+      const fresh = { job_id: event.job_id, filename: "", copy_name: null, started_at: new Date().toISOString() };
+      const job = { ...(known || fresh), ...event };
       ui.running.set(event.job_id, job);
       if (!updateRunningRow(job)) runningChanged = true;
       if (!known) moved = true;
@@ -429,7 +370,9 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("[data-range]")) {
     button.addEventListener("click", () => {
       ui.range = button.dataset.range;
-      for (const b of document.querySelectorAll("[data-range]")) b.setAttribute("aria-pressed", String(b === button));
+      for (const other of document.querySelectorAll("[data-range]")) {
+        other.setAttribute("aria-pressed", String(other === button));
+      }
       snapshot();
     });
   }
