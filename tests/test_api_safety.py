@@ -256,7 +256,10 @@ async def test_interactive_overtakes_a_queued_backfill(
     first = await worker.wait_job(urgent)
     assert first["status"] == "succeeded"
     started_bulk = [worker.status(i)["started_at"] for i in bulk]
-    assert all(s is None or s > first["started_at"] for s in started_bulk)
+    # The interactive job never waits behind the backlog. With its own slot (pool of 1 plus the
+    # interactive spare), the bulk worker may start one back-fill job in the same instant.
+    ahead = [s for s in started_bulk if s is not None and s < first["started_at"]]
+    assert len(ahead) <= 1, ahead
     # ...and the back-fill still progresses.
     for i in bulk:
         assert (await worker.wait_job(i))["status"] == "succeeded", i
