@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tori_ingest.bench import data as benchdata
-from tori_ingest.bench.pipelines import count_pages, pool_pages_per_s
+from tori_ingest.bench.pipelines import count_pages, pool_pages_per_s, usable
 from tori_ingest.bench.queue import queue_overhead
 from tori_ingest.bench.service import (
     Service,
@@ -74,7 +74,9 @@ def run(
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="tori-bench-"))
     work.chmod(0o755)
-    paths = sorted(corpus.glob("*.pdf")) if corpus else benchdata.write_corpus(work / "corpus")
+    paths = (
+        usable(sorted(corpus.glob("*.pdf"))) if corpus else benchdata.write_corpus(work / "corpus")
+    )
     pages = count_pages(paths)
     log(f"corpus: {len(paths)} PDFs, {pages} pages; pool size {pool_size}; model {model}")
     figures: dict[str, Any] = {
