@@ -1,6 +1,7 @@
 """The benchmark's own parts (its figures are measured by `tori-ingest bench`, not asserted)."""
 
 import io
+from pathlib import Path
 
 from pypdf import PdfReader
 
@@ -35,3 +36,15 @@ def test_padded_pdf_reaches_its_size_and_still_reads() -> None:
 async def test_queue_overhead_runs_real_jobs_through_the_queue(db_url: str) -> None:
     per_job_ms = await bench.queue_overhead(db_url, prefill=200, jobs_per_run=10)
     assert per_job_ms > 0
+
+
+def test_real_corpus_mode_keeps_only_files_pypdf_opens(tmp_path: Path) -> None:
+    from tori_ingest.bench.pipelines import usable
+
+    from .pdfs import make_pdf
+
+    good, broken, locked = tmp_path / "good.pdf", tmp_path / "broken.pdf", tmp_path / "locked.pdf"
+    good.write_bytes(make_pdf(["fine"]))
+    broken.write_bytes(b"%PDF-1.4\n" + b"\x00" * 200)
+    locked.write_bytes(make_pdf(["secret"], user_password="pw"))
+    assert usable([broken, good, locked]) == [good]
