@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import random
-import time
 
 import pytest
 from fpdf import FPDF
@@ -212,10 +211,9 @@ async def test_interactive_upload_is_not_kept_waiting_by_long_bulk_jobs(
         return sum(srv.status(j)["status"] == "running" for j in bulk) >= 2
 
     await wait_for(two_running, 30, "two bulk jobs to run")
-    started = time.monotonic()
     job = await srv.wait_job(srv.upload(prose_pdf(2), "now.pdf").json()["job_id"], timeout=30)
-    waited = time.monotonic() - started
-    assert job["status"] == "succeeded" and waited < 4, waited
-    assert [srv.status(j)["status"] for j in bulk].count("succeeded") == 0  # still at it
+    assert job["status"] == "succeeded"
+    # Ordering, not a stopwatch: the upload ended while every 8-s bulk job was still at it.
+    assert [srv.status(j)["status"] for j in bulk].count("succeeded") == 0
     for job_id in bulk:
         srv.client.delete(f"/jobs/{job_id}")
