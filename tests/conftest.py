@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -44,7 +45,7 @@ from tori_ingest.http.context import Context
 from tori_ingest.http.events import EventHub
 from tori_ingest.store import migrate
 from tori_ingest.store.db import create_database, create_pool
-from tori_ingest.store.storage import Storage
+from tori_ingest.store.storage import open_storage
 
 CORPUS = Path(
     os.environ.get("TORI_TEST_CORPUS")
@@ -184,7 +185,7 @@ class Api(httpx.AsyncClient):
         )
         self.ctx = ctx
         self.db_url = db_url
-        self.storage = ctx.storage.root
+        self.storage = getattr(ctx.storage, "root", ctx.settings.storage_dir)
         self.allow_server_errors = False
 
     async def _no_server_error(self, response: httpx.Response) -> None:
@@ -223,8 +224,7 @@ def api_client(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> ApiClie
                 **env,
             }
         )
-        storage = Storage(data_dir / "files", settings.import_dir)
-        storage.prepare()
+        storage = open_storage(settings)
         db = await create_pool(db_url, max_size=10)
         hub = EventHub(db_url)
         hub.start()
@@ -370,3 +370,132 @@ def start_server(
     yield start
     for srv in started:
         srv.stop()
+
+
+# --- a real S3 server (moto's standalone server, loopback) -------------------------------------
+
+
+class S3:
+    """moto_server on loopback, reached through a TCP relay the tests can cut (`down()`) and
+    restore (`up()`): the bucket becomes unreachable while its data survives."""
+
+    def __init__(self, moto_port: int) -> None:
+        self.moto = f"http://127.0.0.1:{moto_port}"
+        self.relay = Relay(moto_port)
+        self.endpoint = f"http://127.0.0.1:{self.relay.port}"
+
+    def env(self, url: str, **extra: str) -> dict[str, str]:
+        """Settings of a process whose store is `url` on this server."""
+        return {
+            "TORI_STORAGE_URL": url,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            **extra,
+        }
+
+    def new_bucket(self) -> str:
+        name = f"b{uuid.uuid4().hex[:12]}"
+        httpx.put(f"{self.moto}/{name}", timeout=10).raise_for_status()
+        return name
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every object key in the bucket (read from moto directly, not through our code)."""
+        body = httpx.get(f"{self.moto}/{bucket}", params={"list-type": "2"}, timeout=10).text
+        return re.findall(r"<Key>([^<]+)</Key>", body)
+
+    def open_uploads(self, bucket: str) -> list[str]:
+        """Multipart uploads begun and neither completed nor aborted."""
+        body = httpx.get(f"{self.moto}/{bucket}?uploads", timeout=10).text
+        return re.findall(r"<UploadId>([^<]+)</UploadId>", body)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        httpx.put(f"{self.moto}/{bucket}/{key}", content=data, timeout=30).raise_for_status()
+
+    def size(self, bucket: str, key: str) -> int:
+        params = {"list-type": "2", "prefix": key}
+        body = httpx.get(f"{self.moto}/{bucket}", params=params, timeout=10).text
+        return int(re.findall(r"<Size>(\d+)</Size>", body)[0])
+
+    def etag(self, bucket: str, key: str) -> str:
+        return httpx.head(f"{self.moto}/{bucket}/{key}", timeout=10).headers["etag"]
+
+
+class Relay:
+    """A loopback TCP relay in its own thread: `down()` refuses and cuts connections."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self.up()
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
+    def up(self) -> None:
+        self._call(self._start())
+
+    def down(self) -> None:
+        self._call(self._stop())
+
+    async def _start(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(1 << 16):
+                    dst.write(data)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
+    """moto's standalone S3 server for the session (skipped with a reason when not installed)."""
+    moto = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    if not Path(moto).exists():
+        pytest.skip("moto_server is not installed (pip install 'moto[server]'; `make test` does)")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [moto, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/moto-api/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("moto_server did not start") from None
+                time.sleep(0.1)
+        yield S3(port)
+    finally:
+        proc.terminate()
+        proc.wait(10)

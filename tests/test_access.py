@@ -51,7 +51,8 @@ async def test_a_job_belongs_to_the_token_that_created_it(owned: Api) -> None:
     path = f"/jobs/{job['job_id']}"
     assert (await owned.get(path, headers=APP)).status_code == 200
     assert (await owned.get(path, headers=ROOT)).status_code == 200  # an admin sees all
-    for method, url in (("GET", path), ("GET", f"{path}/result"), ("DELETE", path),
+    for method, url in (("GET", path), ("GET", f"{path}/result"), ("GET", f"{path}/file"),
+                        ("DELETE", path),
                         ("POST", f"{path}/retry")):  # fmt: skip
         r = await owned.request(method, url, headers=OPS)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, url)
@@ -89,6 +90,8 @@ async def test_tickets_read_one_job_and_nothing_else(owned: Api) -> None:
     assert (await owned.get(path, headers={"X-Tori-Ticket": ticket})).status_code == 200
     result = await owned.get(f"{path}/result", params={"ticket": ticket})
     assert result.status_code == 409  # allowed, just not ready (no worker here)
+    original = await owned.get(f"{path}/file", params={"ticket": ticket})
+    assert original.status_code == 200 and original.content.startswith(b"%PDF-")
     refused = [
         ("DELETE", path, ticket),  # a ticket cannot cancel
         ("POST", f"{path}/retry", ticket),

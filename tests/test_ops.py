@@ -16,7 +16,8 @@ import pytest
 
 from tori_ingest.core.settings import Settings
 from tori_ingest.store.db import create_pool
-from tori_ingest.store.storage import Storage
+from tori_ingest.store.dirstore import DirStorage
+from tori_ingest.store.storage import key_for
 from tori_ingest.worker import maintenance as retention
 
 from .conftest import Server, StartServer, fetchval, free_port, wait_for
@@ -104,13 +105,13 @@ async def test_retention_purges_old_results_and_unused_files(server: Server) -> 
         "UPDATE tori_jobs SET finished_at = now() - interval '40 days' WHERE id = ANY($1::uuid[])",
         [old["job_id"], old_shared["job_id"]],
     )
-    old_file = server.storage / Storage.key_for(old["document"]["sha256"])
-    shared_file = server.storage / Storage.key_for(old_shared["document"]["sha256"])
+    old_file = server.storage / key_for(old["document"]["sha256"])
+    shared_file = server.storage / key_for(old_shared["document"]["sha256"])
     assert old_file.exists() and shared_file.exists()
 
     db = await create_pool(server.db_url, max_size=2)
     try:
-        counts = await retention.purge(db, Storage(server.storage), days=30)
+        counts = await retention.purge(db, DirStorage(server.storage), days=30)
         assert counts["jobs"] == 2
         assert not old_file.exists()
         assert shared_file.exists()  # still used by the recent job
@@ -118,7 +119,7 @@ async def test_retention_purges_old_results_and_unused_files(server: Server) -> 
         assert gone.status_code == 410 and gone.json()["error"]["code"] == "expired"
         assert server.status(old["job_id"])["status"] == "succeeded"
         assert server.client.get(f"/jobs/{recent}/result").status_code == 200
-        again = await retention.purge(db, Storage(server.storage), days=30)
+        again = await retention.purge(db, DirStorage(server.storage), days=30)
         assert again["jobs"] == 0  # nothing left to do: batches end
     finally:
         await db.close()

@@ -20,9 +20,8 @@ import pytest
 from tori_ingest.core.models import Document, Result, ResultPipeline, Stats, Timings
 from tori_ingest.core.vocab import Status
 from tori_ingest.http.events import EventHub
-from tori_ingest.store import files, jobs
+from tori_ingest.store import jobs
 from tori_ingest.store.db import create_pool
-from tori_ingest.store.storage import Storage
 from tori_ingest.worker.maintenance import Reconciler
 
 from .conftest import (
@@ -332,40 +331,7 @@ async def test_by_reference_job_keeps_the_bytes_it_was_accepted_for(
 # --- 6: a shared stored file is never deleted under a job that needs it --------------------------
 
 
-async def test_undo_waits_for_a_job_being_inserted_for_the_same_file(
-    db: asyncpg.Pool, tmp_path: Path
-) -> None:
-    storage = Storage(tmp_path / "files")
-    storage.prepare()
-    temp = storage.tmp / "a.part"
-    temp.write_bytes(b"%PDF-1.4 shared bytes")
-    key, created = await storage.commit(temp, "ab" * 32)
-    assert created
-    async with db.acquire() as conn, conn.transaction():  # request A: inserting its job
-        await files.lock_keys(conn, [key])
-        # request B failed and undoes "its" file meanwhile: it must wait for A's answer
-        undo = asyncio.create_task(files.remove_if_unused(db, storage, key))
-        await asyncio.sleep(0.3)
-        assert not undo.done() and storage.path(key).exists()
-        await jobs.create(conn, jobs.NewJob("ab" * 32, "a.pdf", 21, key))
-    assert await undo is False
-    assert storage.path(key).exists()
-
-
-async def test_a_vanished_shared_file_is_put_back_from_the_kept_copy(
-    db: asyncpg.Pool, tmp_path: Path
-) -> None:
-    storage = Storage(tmp_path / "files")
-    storage.prepare()
-    first, second = storage.tmp / "1.part", storage.tmp / "2.part"
-    first.write_bytes(b"%PDF-1.4 same")
-    second.write_bytes(b"%PDF-1.4 same")
-    key, _ = await storage.commit(first, "cd" * 32)
-    assert await storage.commit(second, "cd" * 32) == (key, False)  # kept: already stored
-    storage.path(key).unlink()  # a concurrent undo won the race
-    async with db.acquire() as conn, conn.transaction():
-        await files.ensure_stored(conn, storage, [(key, second)])
-    assert storage.path(key).read_bytes() == b"%PDF-1.4 same"
+# (the store's side of it, for both backends: tests/test_storage.py)
 
 
 async def test_retry_of_a_purged_job_is_410(api: Api, db: asyncpg.Pool) -> None:
@@ -381,7 +347,7 @@ async def test_storage_errors_are_not_blamed_on_the_database(api_client: ApiClie
     async with api_client() as api:
         blocker = api.storage / "not-a-directory"
         blocker.write_bytes(b"")
-        api.ctx.storage.tmp = blocker  # every temp file now fails like a full/broken disk
+        api.ctx.storage.root = blocker  # every temp file now fails like a full/broken disk
         api.allow_server_errors = True  # the 503 is the point here
         r = await api.upload(prose_pdf(1))
         assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"

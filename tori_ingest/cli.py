@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument(
         "--by-reference",
         action="store_true",
-        help="submit paths under TORI_IMPORT_DIR without uploading (back-fills)",
+        help="submit paths under TORI_IMPORT_DIR, or a whole s3://bucket/prefix/ under "
+        "TORI_IMPORT_URL, without uploading (back-fills)",
     )
     submit.add_argument("--password", default=None, help="password for encrypted PDFs")
     submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")

@@ -34,7 +34,7 @@ from tori_ingest.pipeline.nlp import resolve_model
 from tori_ingest.pipeline.ocr import check_languages
 from tori_ingest.store import migrate
 from tori_ingest.store.db import create_pool
-from tori_ingest.store.storage import Storage
+from tori_ingest.store.storage import Storage, open_storage
 from tori_ingest.worker.pool import Pool
 from tori_ingest.worker.run import run_worker
 from tori_ingest.worker.runner import WorkerContext
@@ -70,8 +70,7 @@ async def open_resources(
         check_languages(settings.tori_ocr_languages)  # a missing model: one line, at start
     if settings.auto_migrate:
         await migrate.migrate_url(url)
-    storage = Storage(settings.storage_dir, settings.import_dir)
-    storage.prepare()
+    storage = open_storage(settings)
     db = await create_pool(url, max_size=10)
     async with db.acquire() as conn:
         problems = await migrate.check_procrastinate_api(conn)
@@ -98,7 +97,7 @@ async def open_resources(
                 "model": model,
                 "pool_size": pool.size if pool else 0,
                 "database": mask_url(url),
-                "storage": str(storage.root),
+                "storage": f"{storage.kind} {mask_url(storage.location)}",
             },
         )
         yield Resources(settings, url, db, storage, pool, hub)

@@ -11,9 +11,10 @@ from collections import Counter
 
 import httpx
 import websockets
+from obstore.exceptions import BaseError as ObstoreError
 from rich.console import Console
 
-from tori_ingest.client import submit
+from tori_ingest.client import backfill, submit
 from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import Status
 
@@ -24,6 +25,12 @@ def fail(message: str) -> int:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    url = (args.url or os.environ.get("TORI_URL") or f"http://127.0.0.1:{settings.port}").rstrip(
+        "/"
+    )
+    token = args.token or os.environ.get("TORI_TOKEN")
+    if any(backfill.is_prefix(p) for p in args.paths):
+        return _backfill(args, url, token)
     try:
         paths = submit.collect(args.paths)
     except FileNotFoundError as exc:
@@ -33,10 +40,6 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             f"no PDF found in {', '.join(args.paths)} "
             "(directories are searched for PDFs and PNG/JPEG/TIFF images)"
         )
-    url = (args.url or os.environ.get("TORI_URL") or f"http://127.0.0.1:{settings.port}").rstrip(
-        "/"
-    )
-    token = args.token or os.environ.get("TORI_TOKEN")
     references = None
     if args.by_reference:
         if settings.import_dir is None:
@@ -69,6 +72,36 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     counts = Counter(item.status for item in items)
     console.print(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     return 0 if counts[Status.SUCCEEDED] == len(items) else 1
+
+
+def _backfill(args: argparse.Namespace, url: str, token: str | None) -> int:
+    """A bucket prefix: list it in pages, enqueue in batches, report counts (no following)."""
+    if not args.by_reference or len(args.paths) != 1:
+        return fail("an s3:// prefix is submitted alone, with --by-reference (a back-fill)")
+    console = Console()
+    try:
+        counts = asyncio.run(
+            backfill.submit_prefix(
+                args.paths[0],
+                url=url,
+                token=token,
+                priority=args.priority,
+                password=args.password,
+                concurrency=max(1, args.concurrency),
+                console=console,
+            )
+        )
+    except (httpx.TransportError, OSError, ObstoreError, ExceptionGroup) as exc:
+        first = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
+        return fail(f"back-fill stopped ({_reason(first)}); run it again to resume")
+    refused = {k.split(":", 1)[1] or "unknown": n for k, n in counts.items() if ":" in k}
+    console.print(
+        f"{counts['listed']} objects listed, {counts['accepted']} accepted "
+        f"({counts['replayed']} already submitted), {counts['refused']} refused"
+        + (f": {refused}" if refused else "")
+    )
+    console.print("follow them with `tori-ingest status` or the dashboard (/ui)")
+    return 1 if counts["refused"] else 0
 
 
 def _reason(exc: BaseException) -> str:

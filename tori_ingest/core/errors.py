@@ -42,8 +42,9 @@ class Unavailable(ToriError):
 class StorageUnavailable(Unavailable):
     """The store failed an operation (full disk, permissions, bucket down)."""
 
-    def __init__(self, exc: OSError) -> None:
-        super().__init__("storage", exc.strerror or type(exc).__name__)
+    def __init__(self, exc: BaseException) -> None:
+        detail = exc.strerror if isinstance(exc, OSError) else None  # never a host or a key
+        super().__init__("storage", detail or type(exc).__name__)
 
 
 class StartupError(RuntimeError):

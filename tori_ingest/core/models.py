@@ -55,11 +55,13 @@ class ErrorEnvelope(Model):
 class Links(Model):
     self: str
     result: str
+    file: str
     ws: str
 
     @classmethod
     def of(cls, job_id: object) -> Links:
-        return cls(self=f"/jobs/{job_id}", result=f"/jobs/{job_id}/result", ws=f"/ws/jobs/{job_id}")
+        base = f"/jobs/{job_id}"
+        return cls(self=base, result=f"{base}/result", file=f"{base}/file", ws=f"/ws/jobs/{job_id}")
 
 
 class DocumentRef(Model):

@@ -43,9 +43,26 @@ class Settings(BaseSettings):
     tori_storage_dir: Path | None = Field(
         None, description="stored files; unset: $TORI_DATA_DIR/files"
     )
+    tori_storage_url: str | None = Field(
+        None,
+        pattern=r"^(file://.+|s3://[^/]+(/.*)?)$",
+        description="file:///dir or s3://bucket/prefix; unset: file://$TORI_STORAGE_DIR",
+    )
     tori_import_dir: Path | None = Field(
         None, description="the only tree by-reference submits may read; unset: refused"
     )
+    tori_import_url: str | None = Field(
+        None,
+        pattern=r"^s3://[^/]+(/.*)?$",
+        description="s3://bucket/prefix by-reference submits may also name objects under",
+    )
+    aws_access_key_id: str | None = Field(None, description="bucket credentials (s3:// URLs)")
+    aws_secret_access_key: SecretStr | None = Field(None, description="bucket credentials")
+    aws_region: str | None = Field(None, description="the bucket's region")
+    aws_endpoint_url: str | None = Field(
+        None, description="an S3-compatible endpoint (MinIO, R2…); unset: AWS"
+    )
+    aws_allow_http: bool = Field(False, description="permit an http:// AWS_ENDPOINT_URL")
     tori_spacy_model: str = Field(
         "auto", description="auto | blank:en | an installed spaCy package name"
     )
@@ -142,6 +159,8 @@ class Settings(BaseSettings):
         )
         if self.tori_import_dir is not None:
             resolved["tori_import_dir"] = self.tori_import_dir.resolve()
+        if self.tori_storage_url is None:
+            resolved["tori_storage_url"] = f"file://{resolved['tori_storage_dir']}"
         if self.tori_pool_size == 0:
             resolved["tori_pool_size"] = os.cpu_count() or 1
         if self.tori_auto_migrate is None:
@@ -181,6 +200,11 @@ class Settings(BaseSettings):
     @property
     def import_dir(self) -> Path | None:
         return self.tori_import_dir
+
+    @property
+    def storage_url(self) -> str:
+        assert self.tori_storage_url is not None  # resolved at load
+        return self.tori_storage_url.rstrip("/")
 
     @property
     def pool_size(self) -> int:

@@ -33,7 +33,7 @@ from tori_ingest.core.models import (
 )
 from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode
 from tori_ingest.core.webhooks import DeliveryList
-from tori_ingest.http import docs, metrics, probes, routes, ui, ws
+from tori_ingest.http import docs, download, metrics, probes, routes, ui, ws
 from tori_ingest.http.auth import Auth
 from tori_ingest.http.context import Context
 from tori_ingest.http.limits import RateLimit
@@ -42,6 +42,7 @@ from tori_ingest.http.openapi import Endpoint, Op, Raw, document
 
 E = ErrorCode
 TEXT = Raw("text/plain")
+BINARY = Raw("application/octet-stream", {"type": "string", "format": "binary"})
 
 
 class UploadForm(BaseModel):
@@ -124,6 +125,17 @@ ENDPOINTS = [
             {200: [Result, TEXT]},
             (E.BAD_REQUEST, E.NOT_FOUND, E.NOT_READY, E.EXPIRED),
             query=routes.ResultQuery,
+        ),
+    ),
+    Endpoint(
+        "/jobs/{job_id}/file",
+        "GET",
+        download.get_file,
+        Op(
+            "The original bytes (a bucket store redirects to a presigned URL for 5 minutes)",
+            {200: BINARY, 307: Raw("text/plain")},
+            (E.BAD_REQUEST, E.NOT_FOUND, E.EXPIRED, E.UNAVAILABLE),
+            query=download.FileQuery,
         ),
     ),
     Endpoint(

@@ -17,6 +17,7 @@ from tori_ingest.core.settings import Settings
 from tori_ingest.http.auth import Tickets
 from tori_ingest.http.events import EventHub
 from tori_ingest.http.limits import Admission
+from tori_ingest.store.reference import Imports
 from tori_ingest.store.storage import Storage
 
 
@@ -41,6 +42,10 @@ class Context:
     def tickets(self) -> Tickets | None:
         """Job tickets are issued only with auth on (with auth off anyone may read a job)."""
         return Tickets(self.settings) if self.settings.api_tokens else None
+
+    @cached_property
+    def imports(self) -> Imports:
+        return Imports(self.settings)
 
     @cached_property
     def admission(self) -> Admission:

@@ -34,8 +34,8 @@ async def not_ready(c: Context) -> list[str]:
             await c.db.fetchval("SELECT 1")
     except Exception as exc:
         problems.append(f"database unreachable ({type(exc).__name__})")
-    if not c.storage.writable():
-        problems.append("storage not writable")
+    if storage_problem := await c.storage.problem():
+        problems.append(storage_problem)
     if c.pool is not None and not c.pool.warm:
         problems.append("pool not warm (model loading)")
     return problems

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
@@ -117,12 +116,8 @@ async def create_jobs(request: Request) -> Response:
         body = parse(ByReference, await read_body(request))
         callback_url = callbacks.callback_for(c.settings, body.callback_url)
         await c.admission.check(c.db, body.priority)
-        found = await reference.collect(
-            c.settings.import_dir, body, c.settings.max_upload_bytes, c.storage
-        )
-        incoming = [
-            Incoming(f.relative.rsplit("/", 1)[-1], f.sha256, f.size, f.temp) for f in found
-        ]
+        found = await reference.collect(c.imports, body, c.settings.max_upload_bytes, c.storage)
+        incoming = [Incoming(f.filename, f.sha256, f.size, f.temp) for f in found]
         lane, password = body.priority, _text_field(body.password, "password")
         owner_ref = _text_field(body.owner_ref, "owner_ref")
         ocr = body.ocr
@@ -135,7 +130,7 @@ async def create_jobs(request: Request) -> Response:
             c.settings.max_upload_bytes,
         )
         incoming = [
-            Incoming(f.filename, f.writer.sha256, f.writer.size, f.writer.path) for f in form.files
+            Incoming(f.filename, f.writer.sha256, f.writer.size, f.writer.temp) for f in form.files
         ]
         try:
             if not incoming:
@@ -179,7 +174,7 @@ class Incoming:
     filename: str
     sha256: str
     size: int
-    temp: Path
+    temp: str  # its temp entry in the store
 
 
 async def _submit(
@@ -226,7 +221,7 @@ async def _submit(
         raise
     finally:
         for f in incoming:  # copies of bytes that were already stored, kept until now
-            f.temp.unlink(missing_ok=True)
+            await c.storage.discard(f.temp)
 
 
 async def _remove_unreferenced(c: Context, keys: list[str]) -> None:

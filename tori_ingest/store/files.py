@@ -10,7 +10,6 @@ meanwhile; a deleter re-checks the references under the lock.
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 
@@ -32,7 +31,7 @@ async def lock_keys(conn: asyncpg.Connection, keys: list[str]) -> None:
 
 
 async def ensure_stored(
-    conn: asyncpg.Connection, storage: Storage, files: list[tuple[str, Path]]
+    conn: asyncpg.Connection, storage: Storage, files: list[tuple[str, str]]
 ) -> None:
     """Inside the transaction that inserts the jobs: every key is locked and its file there
     (a concurrent undo may have removed it since the commit: the kept temp copy goes back)."""

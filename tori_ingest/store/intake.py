@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import orjson
@@ -47,7 +46,7 @@ async def submit(
     request_fingerprint: str,
     reprocess: bool,
     storage: Storage | None = None,
-    files: list[tuple[str, Path]] | None = None,
+    files: list[tuple[str, str]] | None = None,
 ) -> Outcome:
     """Create the jobs (or answer a replay); `files` (key, kept temp copy) are guarded so no
     concurrent delete can leave a job without its file."""

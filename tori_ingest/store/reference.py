@@ -1,37 +1,53 @@
-"""By-reference submits: PDFs already on the shared volume under TORI_IMPORT_DIR.
+"""By-reference submits: documents already under TORI_IMPORT_DIR or TORI_IMPORT_URL.
 
 Each file is copied into the store at submit time (content-addressed, like an upload), so
-the job owns the bytes it was accepted for: a symlink or file swapped in later cannot change
-what the worker reads, and dedup is keyed by the bytes actually hashed. The file is opened
-beneath the import root one component at a time without following links (`O_NOFOLLOW`), and
-must be a regular file (a FIFO or device is refused without blocking: `O_NONBLOCK`).
+the job owns the bytes it was accepted for: a symlink, file or object swapped in later
+cannot change what the worker reads, and dedup is keyed by the bytes actually hashed.
+
+A relative path names a file under TORI_IMPORT_DIR (or, with only TORI_IMPORT_URL set, an
+object under that prefix); a full `s3://…` URL names an object and must lie under
+TORI_IMPORT_URL. Files are opened beneath the import root one component at a time without
+following links (`O_NOFOLLOW`) and must be regular files (a FIFO is refused at once:
+`O_NONBLOCK`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-import hashlib
 import os
 import stat
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
+from typing import IO
 
-from tori_ingest.core.errors import Refused, StorageUnavailable
-from tori_ingest.core.formats import MAGIC_WINDOW, check_document
+import obstore
+
+from tori_ingest.core.errors import Refused
+from tori_ingest.core.formats import check_document
 from tori_ingest.core.models import MAX_PATHS, ByReference
+from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.store.bucket import connect, guarded
 from tori_ingest.store.storage import Storage
 
-HASH_CHUNK = 1024 * 1024
+READ_CHUNK = 1024 * 1024
+COPY_CONCURRENCY = 4  # a batch of 1,000 small objects is latency-bound, not bandwidth-bound
 
 
 @dataclass(frozen=True)
 class Referenced:
-    relative: str
+    relative: str  # as the request named it
     sha256: str
     size: int
-    temp: Path  # the copy in the store's temp area, to commit
+    temp: str  # the copy's temp entry in the store, to commit
+
+    @property
+    def filename(self) -> str:
+        return self.relative.rsplit("/", 1)[-1]
 
 
 def relative_path(raw: object) -> str:
@@ -58,8 +74,8 @@ def open_beneath(root: Path, relative: str) -> int:
         os.close(fd)
 
 
-def copy_in(root: Path, relative: str, max_bytes: int, storage: Storage) -> Referenced:
-    """Open safely, check, hash and copy one file into the store's temp area (blocking)."""
+def open_file(root: Path, relative: str, max_bytes: int) -> IO[bytes]:
+    """Open safely and check one file of the import tree (blocking)."""
     try:
         fd = open_beneath(root, relative)
     except OSError as exc:
@@ -70,58 +86,122 @@ def copy_in(root: Path, relative: str, max_bytes: int, storage: Storage) -> Refe
         }.get(exc.errno or 0, "cannot be opened")
         message = f"{relative!r} {reason} under the import directory"
         raise Refused(ErrorCode.BAD_REQUEST, message) from None
-    with os.fdopen(fd, "rb") as source:
+    source = os.fdopen(fd, "rb")
+    try:
         info = os.fstat(source.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise Refused(ErrorCode.BAD_REQUEST, f"{relative!r} is not a regular file")
-        if info.st_size > max_bytes:
-            raise Refused(ErrorCode.TOO_LARGE, f"{relative!r} is larger than {max_bytes >> 20} MB")
+        _check_size(relative, info.st_size, max_bytes)
         os.set_blocking(source.fileno(), True)
-        return _copy(source, relative, max_bytes, storage)
-
-
-def _copy(source: object, relative: str, max_bytes: int, storage: Storage) -> Referenced:
-    temp = storage.writer().path
-    digest, size = hashlib.sha256(), 0
-    try:
-        with temp.open("wb") as target:
-            head = source.read(MAGIC_WINDOW)  # type: ignore[attr-defined]
-            check_document(head, len(head), final=len(head) < MAGIC_WINDOW, name=repr(relative))
-            chunk = head
-            while chunk:
-                size += len(chunk)
-                if size > max_bytes:  # it grew since fstat
-                    raise Refused(ErrorCode.TOO_LARGE, f"{relative!r} is larger than allowed")
-                digest.update(chunk)
-                target.write(chunk)
-                chunk = source.read(HASH_CHUNK)  # type: ignore[attr-defined]
-        check_document(head, size, final=True, name=repr(relative))
-    except BaseException as exc:
-        temp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise StorageUnavailable(exc) from exc
+    except BaseException:
+        source.close()
         raise
-    return Referenced(relative=relative, sha256=digest.hexdigest(), size=size, temp=temp)
+    return source
+
+
+def _check_size(relative: str, size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise Refused(ErrorCode.TOO_LARGE, f"{relative!r} is larger than {max_bytes >> 20} MB")
+
+
+class Imports:
+    """The trees a by-reference submit may name, from the settings of this process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.root = settings.import_dir
+        self.url = settings.tori_import_url.rstrip("/") if settings.tori_import_url else None
+
+    @cached_property
+    def bucket(self) -> obstore.store.S3Store:
+        assert self.url is not None
+        return connect(self.url, self.settings)
+
+    def locate(self, raw: object) -> tuple[str, bool]:
+        """(relative path, whether it names a bucket object) for one requested path."""
+        if isinstance(raw, str) and raw.startswith("s3://"):
+            if self.url is None or not raw.startswith(self.url + "/"):
+                message = f"{raw!r} is not under TORI_IMPORT_URL ({self.url or 'unset'})"
+                raise Refused(ErrorCode.BAD_REQUEST, message)
+            return relative_path(raw[len(self.url) + 1 :]), True
+        relative = relative_path(raw)
+        if self.root is None and self.url is None:
+            raise Refused(
+                ErrorCode.BAD_REQUEST,
+                "by-reference submits are off: set TORI_IMPORT_DIR or TORI_IMPORT_URL",
+            )
+        return relative, self.root is None
+
+    async def chunks(self, relative: str, in_bucket: bool, max_bytes: int) -> AsyncIterator[bytes]:
+        if in_bucket:
+            async for chunk in self._object_chunks(relative, max_bytes):
+                yield chunk
+            return
+        assert self.root is not None
+        source = await asyncio.to_thread(open_file, self.root, relative, max_bytes)
+        try:
+            while chunk := await asyncio.to_thread(source.read, READ_CHUNK):
+                yield chunk
+        finally:
+            source.close()
+
+    async def _object_chunks(self, relative: str, max_bytes: int) -> AsyncIterator[bytes]:
+        with guarded():
+            try:
+                result = await obstore.get_async(self.bucket, relative)
+            except FileNotFoundError:
+                message = f"{relative!r} does not exist under TORI_IMPORT_URL"
+                raise Refused(ErrorCode.BAD_REQUEST, message) from None
+            _check_size(relative, result.meta["size"], max_bytes)
+            async for chunk in result.stream(min_chunk_size=READ_CHUNK):
+                yield bytes(chunk)
+
+
+async def copy_in(imports: Imports, raw: object, max_bytes: int, storage: Storage) -> Referenced:
+    """Hash and copy one named document into the store's temp area; nothing stays on error."""
+    relative, in_bucket = imports.locate(raw)
+    writer = storage.writer()
+    try:
+        async for chunk in imports.chunks(relative, in_bucket, max_bytes):
+            if writer.size + len(chunk) > max_bytes:  # it grew since it was measured
+                raise Refused(ErrorCode.TOO_LARGE, f"{relative!r} is larger than allowed")
+            await writer.write(chunk)
+            check_document(writer.head, writer.size, final=False, name=repr(relative))
+        await writer.close()
+        check_document(writer.head, writer.size, final=True, name=repr(relative))
+    except BaseException:
+        await writer.discard()
+        raise
+    return Referenced(relative=relative, sha256=writer.sha256, size=writer.size, temp=writer.temp)
 
 
 async def collect(
-    import_dir: Path | None, body: ByReference, max_bytes: int, storage: Storage
+    imports: Imports, body: ByReference, max_bytes: int, storage: Storage
 ) -> list[Referenced]:
     """Every named file, copied into the store's temp area; nothing is left on a refusal."""
-    if import_dir is None:
-        raise Refused(ErrorCode.BAD_REQUEST, "by-reference submits are off: set TORI_IMPORT_DIR")
     raw_paths = body.paths if body.paths is not None else [body.path] if body.path else None
     if not raw_paths:
         raise Refused(ErrorCode.BAD_REQUEST, 'expected {"path": "..."} or {"paths": [...]}')
     if len(raw_paths) > MAX_PATHS:
         raise Refused(ErrorCode.TOO_LARGE, f"at most {MAX_PATHS} paths per request")
-    relatives = [relative_path(raw) for raw in raw_paths]
-    found: list[Referenced] = []
+    for raw in raw_paths:  # every path checked before any byte is copied
+        imports.locate(raw)
+    found: dict[int, Referenced] = {}
+    gate = asyncio.Semaphore(COPY_CONCURRENCY)
+
+    async def one(n: int, raw: object) -> None:
+        async with gate:
+            found[n] = await copy_in(imports, raw, max_bytes, storage)
+
     try:
-        for relative in relatives:
-            found.append(await asyncio.to_thread(copy_in, import_dir, relative, max_bytes, storage))
-    except BaseException:
-        for item in found:
-            item.temp.unlink(missing_ok=True)
+        async with asyncio.TaskGroup() as group:
+            for n, raw in enumerate(raw_paths):
+                group.create_task(one(n, raw))
+    except BaseException as exc:
+        for item in found.values():
+            with contextlib.suppress(Exception):
+                await storage.discard(item.temp)
+        if isinstance(exc, BaseExceptionGroup):  # the first refusal, as a plain error
+            raise exc.exceptions[0] from None
         raise
-    return found
+    return [found[n] for n in range(len(raw_paths))]

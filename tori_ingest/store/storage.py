@@ -1,137 +1,136 @@
-"""The shared volume: content-addressed PDFs, written through a temp file and an atomic rename.
+"""The shared store: content-addressed documents in a directory or an S3-compatible bucket.
 
-A key is `ab/abcdef….pdf` (the sha256), so the same PDF uploaded twice is stored once, and a
-reader never sees a half-written file.
+A key is `ab/abcdef….pdf` (the sha256), so the same bytes uploaded twice are stored once.
+Bytes arrive in a temp entry (`tmp/<uuid>.part`, hashed while streaming) and are committed
+to their key once the hash is known, so a reader never sees a half-written document. The
+two backends (`dirstore`, `bucket`) keep the same contract; `open_storage` picks one from
+`TORI_STORAGE_URL`, and nothing else in the service knows which it has.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import os
 import uuid
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import aiofiles
-import aiofiles.os
-
-from tori_ingest.core.errors import StorageUnavailable
 from tori_ingest.core.formats import MAGIC_WINDOW
 
-IMPORT_PREFIX = "import:"
+if TYPE_CHECKING:
+    from tori_ingest.core.settings import Settings
+
+IMPORT_PREFIX = "import:"  # by-reference jobs of older versions: a path under TORI_IMPORT_DIR
+TEMP_PREFIX = "tmp/"
+TEMP_MAX_AGE_S = 24 * 3600  # a temp entry this old belongs to an upload that died
 
 
-class Storage:
-    def __init__(self, root: Path, import_root: Path | None = None) -> None:
-        self.root = root
-        self.tmp = root / "tmp"
-        self.import_root = import_root
-
-    def prepare(self) -> None:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def key_for(sha256: str) -> str:
-        return f"{sha256[:2]}/{sha256}.pdf"
-
-    def path(self, key: str) -> Path:
-        if key.startswith(IMPORT_PREFIX):  # by-reference jobs of older versions (not copied)
-            if self.import_root is None:
-                raise FileNotFoundError(f"{key}: TORI_IMPORT_DIR is not set in this process")
-            return self.import_root / key[len(IMPORT_PREFIX) :]
-        return self.root / key
-
-    def writer(self) -> TempWriter:
-        return TempWriter(self.tmp / f"{uuid.uuid4().hex}.part")
-
-    async def commit(self, temp: Path, sha256: str) -> tuple[str, bool]:
-        """Move a finished temp file to its content address; (key, whether it is new).
-
-        When the same bytes are already stored the temp file stays: the caller keeps it until
-        its jobs are committed (`files.ensure_stored`), then discards it.
-        """
-        key = self.key_for(sha256)
-        final = self.path(key)
-        try:
-            if await aiofiles.os.path.exists(final):
-                return key, False
-            await aiofiles.os.makedirs(final.parent, exist_ok=True)
-            await aiofiles.os.replace(temp, final)
-        except OSError as exc:
-            raise StorageUnavailable(exc) from exc
-        return key, True
-
-    async def restore(self, key: str, temp: Path) -> None:
-        """Put `temp` in place as `key` if the stored file is missing (and the temp is there)."""
-        final = self.path(key)
-        try:
-            if not await aiofiles.os.path.exists(final) and await aiofiles.os.path.exists(temp):
-                await aiofiles.os.makedirs(final.parent, exist_ok=True)
-                await aiofiles.os.replace(temp, final)
-        except OSError as exc:
-            raise StorageUnavailable(exc) from exc
-
-    async def remove(self, key: str) -> None:
-        """Delete a stored file; files of the import tree are never ours to delete."""
-        if key.startswith(IMPORT_PREFIX):
-            return
-        try:
-            await aiofiles.os.remove(self.path(key))
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise StorageUnavailable(exc) from exc
-
-    def writable(self) -> bool:
-        """Readiness probe: can this process create a file on the volume right now?"""
-        probe = self.tmp / f".probe-{os.getpid()}"
-        try:
-            probe.write_bytes(b"ok")
-            probe.unlink()
-            return True
-        except OSError:
-            return False
+def key_for(sha256: str) -> str:
+    return f"{sha256[:2]}/{sha256}.pdf"
 
 
-class TempWriter:
-    """Streams chunks to a temp file, hashing and counting as it goes."""
+def new_temp() -> str:
+    return f"{TEMP_PREFIX}{uuid.uuid4().hex}.part"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+
+class TempWriter(ABC):
+    """Streams one document into a temp entry, hashing, counting and keeping its head."""
+
+    def __init__(self, temp: str) -> None:
+        self.temp = temp
         self.size = 0
         self.head = b""
         self._hash = hashlib.sha256()
-        self._file: aiofiles.threadpool.binary.AsyncBufferedIOBase | None = None
 
     async def write(self, chunk: bytes) -> None:
         if len(self.head) < MAGIC_WINDOW:
             self.head += chunk[: MAGIC_WINDOW - len(self.head)]
         self._hash.update(chunk)
         self.size += len(chunk)
-        try:
-            if self._file is None:
-                self._file = await aiofiles.open(self.path, "wb")
-            await self._file.write(chunk)
-        except OSError as exc:  # a full disk is the store's problem, not the client's
-            raise StorageUnavailable(exc) from exc
-
-    async def close(self) -> None:
-        if self._file is not None:
-            file, self._file = self._file, None
-            try:
-                await file.close()
-            except OSError as exc:
-                raise StorageUnavailable(exc) from exc
+        await self._write(chunk)
 
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
 
+    @abstractmethod
+    async def _write(self, chunk: bytes) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Every byte is in the temp entry (StorageUnavailable otherwise)."""
+
+    @abstractmethod
     async def discard(self) -> None:
-        try:
-            await self.close()
-        except StorageUnavailable:
-            pass  # discarding anyway
-        try:
-            await aiofiles.os.remove(self.path)
-        except OSError:
-            pass  # never there, or the store is away: retention sweeps stale temp files
+        """Nothing of this upload stays behind (best effort; never raises)."""
+
+
+class Storage(ABC):
+    """What the service does with stored documents; see the module docstring."""
+
+    kind: str  # "directory" or "bucket", for /readyz and the logs
+    location: str  # where, without secrets
+
+    @abstractmethod
+    def writer(self) -> TempWriter: ...
+
+    @abstractmethod
+    async def commit(self, temp: str, sha256: str) -> tuple[str, bool]:
+        """Move a finished temp entry to its content address; (key, whether it is new).
+
+        When the same bytes are already stored the temp entry stays: the caller keeps it
+        until its jobs are committed (`files.ensure_stored`), then discards it.
+        """
+
+    @abstractmethod
+    async def restore(self, key: str, temp: str) -> None:
+        """Put `temp` in place as `key` if the stored document is missing (and temp is there)."""
+
+    @abstractmethod
+    async def discard(self, temp: str) -> None:
+        """Delete a temp entry; missing is fine, failure is logged by the sweep, not raised."""
+
+    @abstractmethod
+    async def remove(self, key: str) -> None:
+        """Delete a stored document (missing is fine); import-tree files are never ours."""
+
+    @abstractmethod
+    def local_copy(self, key: str) -> contextlib.AbstractAsyncContextManager[Path]:
+        """A local path holding the document while the context lasts (the pool reads paths)."""
+
+    @abstractmethod
+    def read(self, key: str) -> AsyncIterator[bytes]:
+        """The stored bytes, streamed (FileNotFoundError if gone)."""
+
+    @abstractmethod
+    async def size(self, key: str) -> int:
+        """The stored document's size (FileNotFoundError if gone)."""
+
+    async def presigned_url(self, key: str, ttl: timedelta) -> str | None:
+        """A short-lived URL a client can GET the bytes from; None: serve them ourselves."""
+        return None
+
+    @abstractmethod
+    async def problem(self) -> str | None:
+        """Readiness: why this process cannot use the store right now (None: it can)."""
+
+    @abstractmethod
+    async def sweep_temp(self, max_age_s: float = TEMP_MAX_AGE_S) -> int:
+        """Delete temp entries of uploads that died mid-stream; returns how many."""
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The store `TORI_STORAGE_URL` names (a `file://` directory by default)."""
+    url = settings.storage_url
+    if url.startswith("s3://"):
+        from tori_ingest.store.bucket import BucketStorage  # obstore loads only when used
+
+        return BucketStorage(url, settings)
+    from tori_ingest.store.dirstore import DirStorage
+
+    storage = DirStorage(Path(url.removeprefix("file://")), settings.import_dir)
+    storage.prepare()
+    return storage

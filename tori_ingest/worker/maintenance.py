@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 from datetime import timedelta
 
@@ -26,7 +25,6 @@ from tori_ingest.store.storage import Storage
 log = logging.getLogger(__name__)
 
 BATCH = 500
-TMP_MAX_AGE_S = 24 * 3600
 QUEUE_ROWS_MAX_AGE_HOURS = 1  # our own table is the record; the queue's finished rows are not
 # A worker beats every HEARTBEAT_S; every copy checks every RECOVERY_EVERY_S for workers silent
 # for longer than `stalled_after` (SIGKILL, lost machine). Procrastinate stops a worker's
@@ -71,22 +69,8 @@ async def purge(db: asyncpg.Pool, storage: Storage, days: int) -> dict[str, int]
         "DELETE FROM tori_idempotency WHERE created_at < now() - $1::interval", age
     )
     counts["idempotency_keys"] = int(status.split()[-1])
-    counts["temp_files"] = await asyncio.to_thread(_sweep_temp, storage)
+    counts["temp_files"] = await storage.sweep_temp()
     return counts
-
-
-def _sweep_temp(storage: Storage) -> int:
-    """Temp files of uploads that died mid-stream (a crash between write and rename)."""
-    removed = 0
-    cutoff = time.time() - TMP_MAX_AGE_S
-    for path in storage.tmp.glob("*.part"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
 
 
 async def purge_queue_rows(app: procrastinate.App) -> None:

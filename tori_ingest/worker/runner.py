@@ -7,6 +7,7 @@ Procrastinate retry with backoff until `TORI_MAX_ATTEMPTS`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -16,7 +17,7 @@ import asyncpg
 
 from tori_ingest import __version__
 from tori_ingest.core import metrics
-from tori_ingest.core.errors import JobError, Unavailable
+from tori_ingest.core.errors import JobError, StorageUnavailable, Unavailable
 from tori_ingest.core.logs import bound_job
 from tori_ingest.core.models import Document, Processed, Result, ResultPipeline, Timings
 from tori_ingest.core.settings import Settings
@@ -99,10 +100,10 @@ class Runner:
         metrics.QUEUE_WAIT.observe(queue_wait_ms / 1000)
         began = time.perf_counter()
         try:
-            path = str(self.storage.path(row["storage_key"]))
-            out = await self.pool.run(
-                str(job_id), path, row["password"], row["ocr"], Lane(row["lane"])
-            )
+            async with self.storage.local_copy(row["storage_key"]) as path:
+                out = await self.pool.run(
+                    str(job_id), str(path), row["password"], row["ocr"], Lane(row["lane"])
+                )
             result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
             stored = await jobs.succeed(self.db, job_id, run, result)
         except JobError as exc:
@@ -110,6 +111,11 @@ class Runner:
             return
         except asyncio.CancelledError:  # shutdown past the grace, or a cancel by the user
             await asyncio.shield(jobs.requeue(self.db, job_id, run, refund=True))
+            raise
+        except StorageUnavailable as exc:  # the store's outage, not the job's: no attempt used
+            log.warning("store unavailable", extra={"event": "job.storage_down", "error": str(exc)})
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await jobs.requeue(self.db, job_id, run, refund=True)
             raise
         except (*TRANSIENT_ERRORS, OSError) as exc:
             if await self._transient(row, exc, final=attempt >= max_attempts):
