@@ -174,6 +174,7 @@ async def test_upload_poll_result(server: Server) -> None:
     assert body["links"] == {
         "self": f"/jobs/{job_id}",
         "result": f"/jobs/{job_id}/result",
+        "file": f"/jobs/{job_id}/file",
         "ws": f"/ws/jobs/{job_id}",
     }
 
@@ -202,6 +203,11 @@ async def test_upload_poll_result(server: Server) -> None:
     text = server.client.get(f"/jobs/{job_id}/result", params={"format": "text"})
     assert text.headers["content-type"].startswith("text/plain")
     assert text.text == "Hello from page one.\fPage two\nhas two lines."
+
+    original = server.client.get(f"/jobs/{job_id}/file")  # a directory store streams the bytes
+    assert original.status_code == 200 and original.content == data
+    assert original.headers["content-type"] == "application/pdf"
+    assert original.headers["content-disposition"] == "attachment; filename*=UTF-8''greeting.pdf"
 
 
 async def test_several_files_in_one_request(server: Server) -> None:
