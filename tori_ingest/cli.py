@@ -92,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure text quality instead (generated documents with known text)",
     )
     bench.add_argument(
+        "--storage",
+        action="store_true",
+        help="measure the store instead: upload MB/s into a directory vs a bucket, back-fill cost",
+    )
+    bench.add_argument(
+        "--bucket", default=None, help="s3://bucket/prefix for --storage (default: moto_server)"
+    )
+    bench.add_argument(
+        "--backfill", type=int, default=2000, help="objects of the --storage back-fill (0: skip)"
+    )
+    bench.add_argument(
         "--ocr",
         action="store_true",
         help="measure OCR instead: generated scans, and --corpus's former no_text PDFs",

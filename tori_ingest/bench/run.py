@@ -162,6 +162,23 @@ def run(
     return figures
 
 
+def storage_bench(args: Any, log: Any) -> dict[str, Any]:
+    """`--storage`: upload MB/s into a directory vs a bucket, and a back-fill's cost."""
+    from tori_ingest.bench import storage
+
+    work = Path(tempfile.mkdtemp(prefix="tori-bench-"))
+    url = args.database_url
+    settings = Settings.load({"TORI_DATA_DIR": str(work)} if not url else {"DATABASE_URL": url})
+    admin_url, embedded = database_url(settings)
+    try:
+        with scratch_database(admin_url, "tori_bench_storage") as service_url:
+            figures = storage.run(service_url, args.bucket, args.backfill, log)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return {"machine": machine(), **figures}
+
+
 def main(args: Any) -> int:
     settings = Settings.load()
     pool_size = args.pool_size or settings.pool_size
@@ -175,6 +192,8 @@ def main(args: Any) -> int:
         from tori_ingest.bench import quality
 
         figures = quality.run(model, pool_size, log=log)
+    elif getattr(args, "storage", False):
+        figures = storage_bench(args, log)
     elif getattr(args, "ocr", False):
         from tori_ingest.bench import ocr
 

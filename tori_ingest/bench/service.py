@@ -36,7 +36,15 @@ def percentile(values: list[float], p: float) -> float:
 class Service:
     """A real `tori-ingest serve` on this machine, its whole process tree's RSS sampled."""
 
-    def __init__(self, url: str, data_dir: Path, model: str, pool_size: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        data_dir: Path,
+        model: str,
+        pool_size: int,
+        extra_env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -48,10 +56,12 @@ class Service:
             "TORI_AUTO_MIGRATE": "1",
             "TORI_LOG_LEVEL": "WARNING",
             "TORI_LOG_FORMAT": "json",
+            **(extra_env or {}),
         }
+        data_dir.mkdir(parents=True, exist_ok=True)
         self.log = (data_dir / "service.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tori_ingest", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "tori_ingest", "serve", "--port", str(self.port), *args],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

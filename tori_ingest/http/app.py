@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from tori_ingest.core.dashboard import DashboardBatch
 from tori_ingest.core.errors import ToriError
+from tori_ingest.core.formats import MediaType
 from tori_ingest.core.models import (
     MAX_IDEMPOTENCY_KEY,
     Accepted,
@@ -42,7 +43,7 @@ from tori_ingest.http.openapi import Endpoint, Op, Raw, document
 
 E = ErrorCode
 TEXT = Raw("text/plain")
-BINARY = Raw("application/octet-stream", {"type": "string", "format": "binary"})
+ORIGINAL = [Raw(str(m), {"type": "string", "format": "binary"}) for m in MediaType]
 
 
 class UploadForm(BaseModel):
@@ -133,7 +134,7 @@ ENDPOINTS = [
         download.get_file,
         Op(
             "The original bytes (a bucket store redirects to a presigned URL for 5 minutes)",
-            {200: BINARY, 307: Raw("text/plain")},
+            {200: ORIGINAL, 307: Raw("text/plain")},
             (E.BAD_REQUEST, E.NOT_FOUND, E.EXPIRED, E.UNAVAILABLE),
             query=download.FileQuery,
         ),

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from tori_ingest.core.errors import Refused
-from tori_ingest.core.formats import sniff
+from tori_ingest.core.formats import MediaType, sniff
 from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.http.context import ctx
 from tori_ingest.http.routes import load_job, parse
@@ -49,7 +49,7 @@ async def get_file(request: Request) -> Response:
         "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
         "Cache-Control": "private, no-store",
     }
-    media = sniff(first) or "application/octet-stream"
+    media = sniff(first) or MediaType.PDF  # stored documents passed the same check
     return StreamingResponse(_prepend(first, chunks), media_type=media, headers=headers)
 
 
