@@ -21,6 +21,9 @@ from .test_cli import cli
         ({"TORI_LOG_FORMAT": "xml"}, "TORI_LOG_FORMAT"),
         ({"PORT": "70000"}, "PORT"),
         ({"TORI_MAX_ATTEMPTS": "0"}, "TORI_MAX_ATTEMPTS"),
+        ({"TORI_STORAGE_URL": "ftp://files.example.com/x"}, "TORI_STORAGE_URL"),
+        ({"TORI_STORAGE_URL": "s3://"}, "TORI_STORAGE_URL"),
+        ({"TORI_IMPORT_URL": "/srv/import"}, "TORI_IMPORT_URL"),
     ],
 )
 def test_bad_values_are_refused_by_name(env: dict[str, str], named: str) -> None:
@@ -32,6 +35,9 @@ def test_defaults_are_resolved() -> None:
     settings = Settings.load({"TORI_DATA_DIR": "/srv/tori"})
     assert settings.pool_size == (os.cpu_count() or 1)
     assert str(settings.storage_dir) == "/srv/tori/files"
+    assert settings.storage_url == "file:///srv/tori/files"
+    bucket = Settings.load({"TORI_STORAGE_URL": "s3://docs/prod/", "TORI_STORAGE_DIR": "/x"})
+    assert bucket.storage_url == "s3://docs/prod"  # the URL wins over the directory
     assert settings.auto_migrate is True  # embedded
     assert Settings.load({"DATABASE_URL": "postgresql://db/x"}).auto_migrate is False
     assert Settings.load(

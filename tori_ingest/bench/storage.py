@@ -31,6 +31,7 @@ from obstore.store import S3Store
 
 from tori_ingest.bench import data as benchdata
 from tori_ingest.bench.service import Service, _free_port
+from tori_ingest.core.vocab import Lane
 
 UPLOAD_FILES = 8
 UPLOAD_MB = 32
@@ -89,7 +90,7 @@ async def upload_mb_per_s(base: str, blobs: list[bytes]) -> float:
     async def one(client: httpx.AsyncClient, blob: bytes) -> None:
         async with gate:
             files = {"file": ("bench.pdf", blob, "application/pdf")}
-            r = await client.post("/jobs", files=files, data={"priority": "bulk"})
+            r = await client.post("/jobs", files=files, data={"priority": Lane.BULK})
             r.raise_for_status()
 
     async with httpx.AsyncClient(base_url=base, timeout=600) as client:

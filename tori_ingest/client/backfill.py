@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tori_ingest.client.submit import DOCUMENT_SUFFIXES
-from tori_ingest.core.vocab import Lane
+from tori_ingest.core.vocab import ErrorCode, Lane
 
 BATCH = 100
 LIST_PAGE = 1000
@@ -108,7 +108,7 @@ class Backfill:
                 return r.status_code, code
             wait = float(r.headers.get("retry-after", 0)) if r is not None else 0
             await asyncio.sleep(max(wait, min(2.0**attempt, 60)))
-        return 503, "unavailable"
+        return 503, ErrorCode.UNAVAILABLE
 
 
 async def submit_prefix(
