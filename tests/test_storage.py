@@ -17,7 +17,7 @@ from tests.conftest import S3
 from tori_ingest.core.errors import StorageUnavailable
 from tori_ingest.core.settings import Settings
 from tori_ingest.store import files, jobs
-from tori_ingest.store.bucket import SMALL_BYTES
+from tori_ingest.store.bucket import HELD_BUDGET, SMALL_BYTES, BucketStorage
 from tori_ingest.store.db import create_pool
 from tori_ingest.store.storage import Storage, key_for, open_storage
 
@@ -42,7 +42,10 @@ class Backend:
         self.s3, self.bucket = s3, bucket
 
     def keys(self) -> list[str]:
-        return sorted(self._listing())  # type: ignore[operator]
+        """What the store holds: files or objects, and small uploads a bucket store keeps in
+        memory until their jobs are in (instead of a temp object)."""
+        held = list(getattr(self.storage, "held", {}))
+        return sorted([*self._listing(), *held])  # type: ignore[misc]
 
 
 @pytest.fixture(params=["directory", "bucket"])
@@ -127,7 +130,7 @@ async def test_remove_and_restore(backend: Backend) -> None:
 async def test_the_sweep_takes_only_stale_temp_entries(backend: Backend) -> None:
     store = backend.storage
     key, _ = await store.commit(await put(store, PDF), "12" * 32)
-    temp = await put(store, PDF)
+    temp = await put(store, PDF + b"z" * SMALL_BYTES)  # large: a temp object, not held
     assert await store.sweep_temp(max_age_s=3600) == 0
     assert await store.sweep_temp(max_age_s=-60) == 1  # everything counts as stale now
     assert backend.keys() == [key] and temp not in backend.keys()
@@ -173,7 +176,9 @@ async def test_an_unreachable_bucket_is_unavailable_not_missing(s3: S3, tmp_path
         problem = await store.problem()
         assert problem is not None and f"bucket s3://{bucket}" in problem
         with pytest.raises(StorageUnavailable):
-            await put(store, PDF)
+            await store.commit(await put(store, PDF), "9a" * 32)
+        with pytest.raises(StorageUnavailable):
+            await put(store, PDF + b"z" * SMALL_BYTES)
         with pytest.raises(StorageUnavailable):
             async with store.local_copy(key):
                 pass
@@ -182,3 +187,24 @@ async def test_an_unreachable_bucket_is_unavailable_not_missing(s3: S3, tmp_path
     assert await store.problem() is None
     async with store.local_copy(key) as path:
         assert path.read_bytes() == PDF
+
+
+async def test_small_uploads_cost_two_requests_and_respect_the_memory_budget(
+    s3: S3, tmp_path: Path
+) -> None:
+    bucket = s3.new_bucket()
+    store = open_storage(Settings.load(s3.env(f"s3://{bucket}", TORI_DATA_DIR=str(tmp_path))))
+    assert isinstance(store, BucketStorage)
+    temp = await put(store, PDF)
+    assert temp in store.held and s3.keys(bucket) == []  # nothing sent before the commit
+    key, created = await store.commit(temp, "bc" * 32)
+    assert created and s3.keys(bucket) == [key] and store.held_bytes == 0
+    big = b"%PDF-1.4\n" + b"q" * (4 * 1024 * 1024)
+    temps = [await put(store, big) for _ in range(HELD_BUDGET // len(big) + 2)]
+    assert store.held_bytes <= HELD_BUDGET
+    unheld = sorted(t for t in temps if t not in store.held)
+    assert len(unheld) == 2 and unheld == [k for k in s3.keys(bucket) if k.startswith("tmp/")]
+    # beyond the budget: temp objects, as for large uploads
+    for t in temps:
+        await store.discard(t)
+    assert store.held_bytes == 0 and s3.keys(bucket) == [key]

@@ -115,12 +115,13 @@ async def create_jobs(request: Request) -> Response:
     if request.headers.get("content-type", "").startswith("application/json"):
         body = parse(ByReference, await read_body(request))
         callback_url = callbacks.callback_for(c.settings, body.callback_url)
-        await c.admission.check(c.db, body.priority)
-        found = await reference.collect(c.imports, body, c.settings.max_upload_bytes, c.storage)
-        incoming = [Incoming(f.filename, f.sha256, f.size, f.temp) for f in found]
         lane, password = body.priority, _text_field(body.password, "password")
         owner_ref = _text_field(body.owner_ref, "owner_ref")
         ocr = body.ocr
+        await c.admission.check(c.db, body.priority)
+        # every check that can refuse comes before the copy: nothing to undo after it
+        found = await reference.collect(c.imports, body, c.settings.max_upload_bytes, c.storage)
+        incoming = [Incoming(f.filename, f.sha256, f.size, f.temp) for f in found]
         extra: dict[str, object] = {"paths": [f.relative for f in found]}
     else:
         form = await upload.read_form(

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tori_ingest.core.settings import Settings
 
 SMALL_BYTES = 5 * 1024 * 1024  # below this a document is one PUT (S3's smallest part)
+HELD_BUDGET = 64 * 1024 * 1024  # small documents kept in memory until their jobs are in
 PART_BYTES = 8 * 1024 * 1024
 PART_CONCURRENCY = 2
 QUEUE_CHUNKS = 16
@@ -91,9 +92,29 @@ class BucketStorage(Storage):
         self.location = url
         self.fetch_dir = settings.data_dir / "fetch"
         self.fetch_dir.mkdir(parents=True, exist_ok=True)
+        self.held: dict[str, bytes] = {}  # temp name -> bytes never sent to the bucket
+        self.held_bytes = 0
 
     def writer(self) -> TempWriter:
-        return BucketWriter(new_temp(), self.store)
+        return BucketWriter(new_temp(), self)
+
+    def hold(self, temp: str, data: bytes) -> bool:
+        """Keep a small document in memory instead of a temp object, within the budget: its
+        commit is then one HEAD + one PUT, not PUT + HEAD + COPY + DELETE."""
+        if self.held_bytes + len(data) > HELD_BUDGET:
+            return False
+        self.held[temp] = data
+        self.held_bytes += len(data)
+        return True
+
+    def _release(self, temp: str) -> None:
+        data = self.held.pop(temp, None)
+        if data is not None:
+            self.held_bytes -= len(data)
+
+    async def _put(self, key: str, data: bytes) -> None:
+        with guarded():
+            await obstore.put_async(self.store, key, data)
 
     async def _exists(self, key: str) -> bool:
         with guarded():
@@ -111,15 +132,25 @@ class BucketStorage(Storage):
         key = key_for(sha256)
         if await self._exists(key):
             return key, False
-        await self._copy(temp, key)  # server-side: the bytes do not pass through us again
+        if temp in self.held:
+            await self._put(key, self.held[temp])
+        else:  # server-side: the bytes do not pass through us again
+            await self._copy(temp, key)
         await self.discard(temp)
         return key, True
 
     async def restore(self, key: str, temp: str) -> None:
-        if not await self._exists(key) and await self._exists(temp):
+        if await self._exists(key):
+            return
+        if temp in self.held:
+            await self._put(key, self.held[temp])
+        elif await self._exists(temp):
             await self._copy(temp, key)
 
     async def discard(self, temp: str) -> None:
+        if temp in self.held:
+            self._release(temp)
+            return
         with contextlib.suppress(BaseError, OSError):  # the sweep gets it later
             await obstore.delete_async(self.store, temp)
 
@@ -187,9 +218,10 @@ class BucketWriter(TempWriter):
     abort the multipart upload: no parts are left behind in the bucket.
     """
 
-    def __init__(self, temp: str, store: S3Store) -> None:
+    def __init__(self, temp: str, storage: BucketStorage) -> None:
         super().__init__(temp)
-        self._store = store
+        self._storage = storage
+        self._store = storage.store
         self._small: list[bytes] = []
         self._small_size = 0
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(QUEUE_CHUNKS)
@@ -242,8 +274,10 @@ class BucketWriter(TempWriter):
             return
         with guarded():
             if self._task is None:
-                await obstore.put_async(self._store, self.temp, b"".join(self._small))
+                data = b"".join(self._small)
                 self._small = []
+                if not self._storage.hold(self.temp, data):
+                    await obstore.put_async(self._store, self.temp, data)
             else:
                 if not self._task.done():
                     await self._queue.put(None)
@@ -258,5 +292,4 @@ class BucketWriter(TempWriter):
             with contextlib.suppress(BaseError, OSError, ConnectionError):
                 await self._task
         if self._stored or self._task is not None:
-            with contextlib.suppress(BaseError, OSError):
-                await obstore.delete_async(self._store, self.temp)
+            await self._storage.discard(self.temp)
