@@ -101,12 +101,14 @@ async def upload_mb_per_s(base: str, blobs: list[bytes]) -> float:
 
 
 async def fill_bucket(store: S3Store, prefix: str, documents: list[bytes], n: int) -> None:
-    """`n` objects under `prefix`, cycling through `documents`, 32 PUTs in flight."""
+    """`n` distinct objects under `prefix` (documents with a numbered trailing comment, so
+    content addressing cannot fold them), 32 PUTs in flight."""
     gate = asyncio.Semaphore(32)
 
     async def put(i: int) -> None:
+        data = documents[i % len(documents)] + f"\n%tori-bench {i}\n".encode()
         async with gate:
-            await obstore.put_async(store, f"{prefix}/{i:07d}.pdf", documents[i % len(documents)])
+            await obstore.put_async(store, f"{prefix}/{i:07d}.pdf", data)
 
     await asyncio.gather(*(put(i) for i in range(n)))
 
