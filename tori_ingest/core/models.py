@@ -129,7 +129,8 @@ class JobList(Model):
 
 
 class ByReference(Model):
-    """POST /jobs with a JSON body: files already under the import root."""
+    """POST /jobs with a JSON body: files under TORI_IMPORT_DIR or objects under
+    TORI_IMPORT_URL (relative paths, or full s3:// URLs under that prefix)."""
 
     owner_ref: str | None = Field(None, max_length=MAX_TEXT_FIELD)
     path: str | None = None

@@ -60,7 +60,8 @@ class UploadForm(BaseModel):
 
 
 SUBMIT = Op(
-    "Submit PDFs or images (upload, or by reference to TORI_IMPORT_DIR); one file answers an "
+    "Submit PDFs or images (upload, or by reference to TORI_IMPORT_DIR / TORI_IMPORT_URL); one "
+    "file answers an "
     "object, several a list",
     {202: Accepted | list[Accepted], 200: Accepted | list[Accepted]},
     (
