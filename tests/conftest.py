@@ -477,7 +477,9 @@ class Relay:
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
     """moto's standalone S3 server for the session (skipped with a reason when not installed)."""
-    moto = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    moto = str(Path(sys.executable).with_name("moto_server"))  # this environment's first
+    if not Path(moto).exists():
+        moto = shutil.which("moto_server") or moto
     if not Path(moto).exists():
         pytest.skip("moto_server is not installed (pip install 'moto[server]'; `make test` does)")
     port = free_port()
@@ -498,4 +500,8 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
         yield S3(port)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -44,7 +44,9 @@ def bucket_env(bucket_url: str | None, log: Any) -> Iterator[tuple[str, dict[str
     if bucket_url:
         yield bucket_url.rstrip("/"), {}, "the given bucket"
         return
-    moto = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+    moto = str(Path(sys.executable).with_name("moto_server"))  # this environment's first
+    if not Path(moto).exists():
+        moto = shutil.which("moto_server") or moto
     if not Path(moto).exists():
         raise SystemExit("bench --storage needs --bucket s3://… or moto_server (pip install moto)")
     port = _free_port()
@@ -74,8 +76,12 @@ def bucket_env(bucket_url: str | None, log: Any) -> Iterator[tuple[str, dict[str
         log(f"bucket: moto_server on loopback ({endpoint})")
         yield "s3://tori-bench", env, "moto_server on loopback (in-memory S3, same machine)"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        proc.terminate()  # a moto holding gigabytes takes a while to exit: never lose the figures
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def upload_blobs(count: int, size_mb: int) -> list[bytes]:
