@@ -107,6 +107,14 @@ class OcrMode(StrEnum):
     FORCE = "force"
 
 
+class Extractor(StrEnum):
+    """Which library reads a PDF's text layer (TORI_EXTRACTOR); pypdf always opens, decrypts
+    and counts the pages, and reads whatever PDFium cannot."""
+
+    PYPDF = "pypdf"
+    PDFIUM = "pdfium"
+
+
 class PageSource(StrEnum):
     """Where a page's text came from: the PDF's text layer, or OCR of its rendering."""
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.models import Page, Processed
-from tori_ingest.core.vocab import ErrorCode, OcrMode, Stage
+from tori_ingest.core.vocab import ErrorCode, Extractor, OcrMode, Stage
 from tori_ingest.pipeline import clean, language, nlp, ocr, scan
 
 # Pool processes report progress at most this often per job.
@@ -32,11 +32,12 @@ _state: dict[str, Any] = {}
 
 @dataclass(frozen=True)
 class OcrConfig:
-    """TORI_OCR, TORI_OCR_LANGUAGES, TORI_OCR_DPI as a pool process needs them."""
+    """TORI_OCR, TORI_OCR_LANGUAGES, TORI_OCR_DPI, TORI_EXTRACTOR as a pool process needs them."""
 
     mode: OcrMode = OcrMode.AUTO
     languages: str = "eng"
     dpi: int = 200
+    extractor: Extractor = Extractor.PYPDF  # TORI_EXTRACTOR (not OCR, but read with it)
 
 
 def init_process(
@@ -82,7 +83,9 @@ def process(
     if _state.get("test_hooks"):
         _test_hook(data)
     config: OcrConfig = _state.get("ocr") or OcrConfig()
-    options = scan.Options(password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi)
+    options = scan.Options(
+        password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor
+    )
     # pages_done moves through both phases: settling a page's text (text layer or OCR) is its
     # first half, annotating it the second, so the bar neither stalls nor jumps at the end.
     read = scan.read(data, options, _engine, lambda done, total: report(done // 2, total))

@@ -29,7 +29,7 @@ import pypdfium2 as pdfium
 
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.formats import MAGIC_WINDOW, MediaType, sniff
-from tori_ingest.core.vocab import ErrorCode, OcrMode, PageSource
+from tori_ingest.core.vocab import ErrorCode, Extractor, OcrMode, PageSource
 from tori_ingest.pipeline import extract, images
 from tori_ingest.pipeline.ocr import Engine, Reading
 from tori_ingest.pipeline.render import Renderer
@@ -50,6 +50,7 @@ class Options:
     max_pages: int = 5000
     mode: OcrMode = OcrMode.AUTO
     dpi: int = 200
+    extractor: Extractor = Extractor.PYPDF
 
 
 @dataclass
@@ -130,6 +131,7 @@ def _read_pdf(
         max_pages=options.max_pages,
         on_page=settled.on_page,
         on_text=settled.on_text,
+        extractor=options.extractor,
     )
     out = Read(
         pages=[PageText(text) for text in raw.pages],
