@@ -123,3 +123,12 @@ def test_every_extractor_reads_the_real_world_corpus(extractor: Extractor) -> No
         except JobError:
             continue
         assert all(isinstance(page, str) for page in out.pages) and out.pages
+
+
+def test_pdfium_line_end_hyphens_are_joined_like_pypdf_ones() -> None:
+    from tori_ingest.pipeline import clean
+
+    data = make_pdf([["This is infor-", "mation about Jean-", "Paul."]])
+    fast = clean.clean_page(extract.extract(data, **PDFIUM).pages[0])
+    assert fast == clean.clean_page(extract.extract(data).pages[0])
+    assert "information" in fast and "Jean-\nPaul" in fast

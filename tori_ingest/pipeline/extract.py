@@ -107,6 +107,11 @@ def extract(
     )
 
 
+# PDFium drops the line break after a hyphen that ends a line and marks the hyphen U+FFFE
+# (U+0002 in older builds): put "-\n" back, so cleaning joins "infor-\nmation" as for pypdf.
+_PDFIUM_BREAKS = str.maketrans({"\ufffe": "-\n", "\x02": "-\n"})
+
+
 class _Pdfium:
     """PDFium's text of each page, or None where pypdf should read it instead: the document
     (PDFium refuses a few that pypdf repairs) or the page cannot be read, or the page counts
@@ -130,7 +135,7 @@ class _Pdfium:
             try:
                 textpage = page.get_textpage()
                 try:
-                    return str(textpage.get_text_range())
+                    return str(textpage.get_text_range()).translate(_PDFIUM_BREAKS)
                 finally:
                     textpage.close()
             finally:
