@@ -85,6 +85,7 @@ def pool_pages_per_s(
 ) -> dict[str, float]:
     """Pages/s of a plain pool; the naive plan always reads with pypdf (it is the baseline)."""
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tori_ingest.bench.preload"])  # as the service's pool does
     init, run = (_naive_init, _naive_run) if naive else (_bare_init, _bare)
     args = (model,) if naive else (model, extractor)
     with ProcessPoolExecutor(size, mp_context=ctx, initializer=init, initargs=args) as pool:
