@@ -196,7 +196,16 @@ async def test_upload_poll_result(server: Server) -> None:
     ]
     assert result["document"]["sha256"] == job["document"]["sha256"]
     assert result["document"]["pages"] == 2
-    assert set(result["timings_ms"]) == {"queue_wait", "extract", "ocr", "nlp", "total"}
+    assert set(result["timings_ms"]) == {
+        "queue_wait",
+        "extract",
+        "ocr",
+        "clean",
+        "nlp",
+        "total",
+        "cpu",
+    }
+    assert set(result["timings_ms"]["cpu"]) == {"extract", "ocr", "clean", "nlp", "assemble"}
     assert result["pipeline"]["model"] == "blank:en"
     assert result["pipeline"]["tori_ingest_version"]
 

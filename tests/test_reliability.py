@@ -17,7 +17,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tori_ingest.core.models import Document, Result, ResultPipeline, Stats, Timings
+from tori_ingest.core.models import (
+    Document,
+    Result,
+    ResultPipeline,
+    Stats,
+    Timings,
+    serialise,
+)
 from tori_ingest.core.vocab import Status
 from tori_ingest.http.events import EventHub
 from tori_ingest.store import jobs
@@ -91,13 +98,13 @@ async def test_a_late_run_cannot_overwrite_a_newer_one(db: asyncpg.Pool) -> None
     # The first run comes back late: none of its writes land.
     await jobs.set_progress(db, job_id, first["runs"], 5, 9)
     assert not await jobs.fail(db, job_id, "internal", "late", run=first["runs"])
-    assert not await jobs.succeed(db, job_id, first["runs"], result_of(job_id))
+    assert not await jobs.succeed(db, job_id, first["runs"], serialise(result_of(job_id)))
     assert not await jobs.requeue(db, job_id, first["runs"], refund=False)
     row = await db.fetchrow(
         "SELECT status, pages_done, attempts FROM tori_jobs WHERE id = $1", job_id
     )
     assert tuple(row) == ("running", 0, 1)
-    assert await jobs.succeed(db, job_id, second["runs"], result_of(job_id))
+    assert await jobs.succeed(db, job_id, second["runs"], serialise(result_of(job_id)))
     assert await results(db, job_id) == 1
 
 
@@ -105,7 +112,7 @@ async def test_a_run_recovered_while_alive_keeps_its_result(db: asyncpg.Pool) ->
     job_id = await new_job(db)
     run = (await jobs.start(db, job_id))["runs"]
     assert await jobs.requeue(db, job_id, None, refund=True)  # its worker looked dead...
-    assert await jobs.succeed(db, job_id, run, result_of(job_id))  # ...but finished
+    assert await jobs.succeed(db, job_id, run, serialise(result_of(job_id)))  # ...but finished
     row = await db.fetchrow("SELECT status, attempts FROM tori_jobs WHERE id = $1", job_id)
     assert tuple(row) == ("succeeded", 1)  # the refunded attempt counts after all
     assert await jobs.start(db, job_id) is None  # the re-queued entry then does nothing

@@ -14,7 +14,7 @@ from tori_ingest import __version__
 from tori_ingest.core import logs
 from tori_ingest.core.errors import StartupError
 from tori_ingest.core.settings import Settings, SettingsError, example_env, is_loopback
-from tori_ingest.core.vocab import Lane
+from tori_ingest.core.vocab import Extractor, Lane
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--corpus", default=None, help="folder of PDFs (default: generated)")
     bench.add_argument("--model", default=None, help="default $TORI_SPACY_MODEL")
+    bench.add_argument(
+        "--extractor",
+        choices=[str(e) for e in Extractor],
+        default=None,
+        help="text-layer reader of the bare pipeline and the service (default $TORI_EXTRACTOR)",
+    )
     bench.add_argument("--pool-size", type=int, default=0, help="default $TORI_POOL_SIZE")
     bench.add_argument("--long-jobs", type=int, default=2000, help="jobs of the memory run")
     bench.add_argument("--samples", type=int, default=200, help="latency samples")

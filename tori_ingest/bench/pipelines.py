@@ -12,6 +12,7 @@ from typing import Any
 from pypdf import PdfReader
 
 from tori_ingest.core.errors import JobError
+from tori_ingest.core.vocab import Extractor
 from tori_ingest.pipeline import nlp
 from tori_ingest.pipeline import process as pipeline
 
@@ -39,8 +40,8 @@ def usable(paths: list[Path]) -> list[Path]:
 # --- pipelines without the service ----------------------------------------------------------
 
 
-def _bare_init(model: str) -> None:
-    pipeline.init_process(model, 0, None, False)
+def _bare_init(model: str, extractor: Extractor = Extractor.PYPDF) -> None:
+    pipeline.init_process(model, 0, None, False, pipeline.OcrConfig(extractor=extractor))
 
 
 def _bare(path: str) -> int:
@@ -75,10 +76,19 @@ def _naive_run(path: str) -> int:
     return len(reader.pages)
 
 
-def pool_pages_per_s(paths: list[Path], size: int, model: str, naive: bool) -> dict[str, float]:
+def pool_pages_per_s(
+    paths: list[Path],
+    size: int,
+    model: str,
+    naive: bool,
+    extractor: Extractor = Extractor.PYPDF,
+) -> dict[str, float]:
+    """Pages/s of a plain pool; the naive plan always reads with pypdf (it is the baseline)."""
     ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tori_ingest.bench.preload"])  # as the service's pool does
     init, run = (_naive_init, _naive_run) if naive else (_bare_init, _bare)
-    with ProcessPoolExecutor(size, mp_context=ctx, initializer=init, initargs=(model,)) as pool:
+    args = (model,) if naive else (model, extractor)
+    with ProcessPoolExecutor(size, mp_context=ctx, initializer=init, initargs=args) as pool:
         list(pool.map(run, [str(paths[0])] * size))  # warm every process before timing
         started = time.perf_counter()
         pages = sum(pool.map(run, [str(p) for p in paths]))

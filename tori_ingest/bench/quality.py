@@ -18,6 +18,7 @@ from typing import Any
 
 from tori_ingest.bench import quality_docs as docs
 from tori_ingest.bench.quality_docs import TruthDoc, words
+from tori_ingest.core.vocab import Extractor
 from tori_ingest.pipeline import clean, extract
 from tori_ingest.pipeline import process as pipeline
 
@@ -31,14 +32,15 @@ LANGUAGE_MIN_WORDS = 50  # pages shorter than this are not counted for language 
 TOP_KEYPHRASES = 10
 
 
-def _init(model: str) -> None:
-    pipeline.init_process(model, 0, None, False)
+def _init(model: str, extractor: Extractor = Extractor.PYPDF) -> None:
+    pipeline.init_process(model, 0, None, False, pipeline.OcrConfig(extractor=extractor))
 
 
 def _run(path: str) -> dict[str, Any]:
     """One document through the pipeline, plus its extracted lines (to see what was removed)."""
     data = Path(path).read_bytes()
-    raw = [clean.clean_page(text) for text in extract.extract(data).pages]
+    extractor = pipeline._state["ocr"].extractor
+    raw = [clean.clean_page(t) for t in extract.extract(data, extractor=extractor).pages]
     try:
         out = pipeline.process("quality", path, None, 100_000).model_dump()
     except Exception as exc:  # a failed document scores zero, it does not stop the benchmark
@@ -149,10 +151,12 @@ def _figures(n: Counter[str], failed: list[str]) -> dict[str, Any]:
     return figures
 
 
-def measure(paths: list[Path], model: str, pool_size: int = 2) -> list[dict[str, Any]]:
+def measure(
+    paths: list[Path], model: str, pool_size: int = 2, extractor: Extractor = Extractor.PYPDF
+) -> list[dict[str, Any]]:
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(
-        pool_size, mp_context=ctx, initializer=_init, initargs=(model,)
+        pool_size, mp_context=ctx, initializer=_init, initargs=(model, extractor)
     ) as pool:
         return list(pool.map(_run, [str(p) for p in paths]))
 
@@ -164,6 +168,7 @@ def run(
     folder: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
     labelled: bool = True,
+    extractor: Extractor = Extractor.PYPDF,
 ) -> dict[str, Any]:
     """Build the documents, run them through the pipeline, score them."""
     folder = folder or Path(tempfile.mkdtemp(prefix="tori-quality-"))
@@ -172,8 +177,9 @@ def run(
         truth += docs.labelled_set(folder / "labelled")
     pages = sum(len(d.pages) for d in truth)
     log(f"quality: {len(truth)} generated documents, {pages} pages; model {model}")
-    outputs = measure([d.path for d in truth if d.path], model, max(1, pool_size))
-    figures = evaluate(truth, outputs)
+    outputs = measure([d.path for d in truth if d.path], model, max(1, pool_size), extractor)
+    figures: dict[str, Any] = {"extractor": extractor}
+    figures.update(evaluate(truth, outputs))
     figures["pages"] = pages
     figures["ligature_font"] = docs.font_path() is not None
     figures["targets"] = TARGETS

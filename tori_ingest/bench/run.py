@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tori_ingest.bench import data as benchdata
+from tori_ingest.bench import shapes, stages
 from tori_ingest.bench.pipelines import count_pages, pool_pages_per_s, usable
 from tori_ingest.bench.queue import queue_overhead
 from tori_ingest.bench.service import (
@@ -31,6 +32,8 @@ from tori_ingest.bench.service import (
     submit_and_push_latency,
 )
 from tori_ingest.core.settings import Settings
+from tori_ingest.core.vocab import Extractor
+from tori_ingest.pipeline import nlp
 from tori_ingest.store import migrate
 from tori_ingest.store.db import create_database, database_url
 
@@ -63,6 +66,20 @@ def scratch_database(admin_url: str, name: str) -> Iterator[str]:
     yield asyncio.run(create())
 
 
+def _memory_run(service: Service, small: list[Path], long_jobs: int) -> tuple[float, ...]:
+    """RSS after the first tenth of many small jobs, at the end, and its peak."""
+    early_rss = None
+    long_paths = [small[i % len(small)] for i in range(long_jobs)]
+    chunk = max(1, long_jobs // 10)
+    for i in range(0, long_jobs, chunk):
+        asyncio.run(run_through_service(service.base, long_paths[i : i + chunk], 8))
+        if early_rss is None:
+            early_rss = service.rss_mb()
+    late_rss = service.rss_mb()
+    peak = max(service.samples) if service.samples else late_rss
+    return early_rss or late_rss, late_rss, peak
+
+
 def run(
     corpus: Path | None,
     model: str,
@@ -71,8 +88,10 @@ def run(
     long_jobs: int,
     samples: int,
     log: Any,
+    extractor: Extractor = Extractor.PYPDF,
 ) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="tori-bench-"))
+    os.environ["TORI_EXTRACTOR"] = extractor  # the service started below reads it
     work.chmod(0o755)
     paths = (
         usable(sorted(corpus.glob("*.pdf"))) if corpus else benchdata.write_corpus(work / "corpus")
@@ -83,10 +102,13 @@ def run(
         "machine": machine(),
         "pool_size": pool_size,
         "model": model,
+        "extractor": extractor,
         "corpus": {"documents": len(paths), "pages": pages},
     }
+    figures["superlinear_shapes"] = costs = shapes.per_char_cost(nlp.load_pipeline(model)[0])
+    log(f"shapes within bound: {(figures.setdefault('shapes_ok', shapes.check(costs)))}")
 
-    bare = pool_pages_per_s(paths, pool_size, model, naive=False)
+    bare = pool_pages_per_s(paths, pool_size, model, naive=False, extractor=extractor)
     log(f"bare pipeline: {bare['pages_per_s']} pages/s")
     naive = pool_pages_per_s(paths, pool_size, model, naive=True)
     log(f"naive pipeline: {naive['pages_per_s']} pages/s")
@@ -103,21 +125,19 @@ def run(
                 e2e = asyncio.run(run_through_service(service.base, paths))
                 service_pps = pages / e2e["seconds"]
                 log(f"service end to end: {service_pps:.2f} pages/s ({e2e['failures']} failed)")
+                figures.update(stages.report(service.base, e2e["jobs"], e2e["seconds"], pool_size))
+                log(f"stages: {figures['stage_cpu_s']}")
+                one_page = benchdata.write_corpus(work / "one", documents=6, seed=11)
+                one_page = [p for p in one_page if "-1p" in p.name] or one_page[:1]
+                figures["one_page_job"] = stages.fixed_cost(
+                    service.base, service.proc.pid, one_page[0]
+                )
+                log(f"one-page job: {figures['one_page_job']}")
                 lat = asyncio.run(
                     submit_and_push_latency(service.base, service_url, paths * 2, samples)
                 )
                 log(f"latency: {lat}")
-                small = benchdata.write_corpus(work / "small", documents=6, seed=11)
-                small = [p for p in small if "-1p" in p.name] or small[:1]
-                early_rss = None
-                long_paths = [small[i % len(small)] for i in range(long_jobs)]
-                chunk = max(1, long_jobs // 10)
-                for i in range(0, long_jobs, chunk):
-                    asyncio.run(run_through_service(service.base, long_paths[i : i + chunk], 8))
-                    if early_rss is None:
-                        early_rss = service.rss_mb()
-                late_rss = service.rss_mb()
-                peak = max(service.samples) if service.samples else late_rss
+                early_rss, late_rss, peak = _memory_run(service, one_page, long_jobs)
                 log(
                     f"memory: peak {peak:.0f} MB; {early_rss:.0f} → {late_rss:.0f} MB "
                     f"over {long_jobs} jobs"
@@ -126,7 +146,7 @@ def run(
                 service.stop()
         # The bare pipeline again: on a shared machine speed drifts during a run, and the
         # efficiency divides by the faster of the two bare runs (the conservative choice).
-        bare_again = pool_pages_per_s(paths, pool_size, model, naive=False)
+        bare_again = pool_pages_per_s(paths, pool_size, model, naive=False, extractor=extractor)
         log(f"bare pipeline again: {bare_again['pages_per_s']} pages/s")
         with scratch_database(admin_url, "tori_bench_queue") as queue_url:
             small_q = asyncio.run(queue_overhead(queue_url, 1_000))
@@ -183,6 +203,7 @@ def main(args: Any) -> int:
     settings = Settings.load()
     pool_size = args.pool_size or settings.pool_size
     model = args.model or settings.tori_spacy_model
+    extractor = Extractor(getattr(args, "extractor", None) or settings.tori_extractor)
 
     def log(text: str) -> None:
         if not args.json:
@@ -191,7 +212,13 @@ def main(args: Any) -> int:
     if getattr(args, "quality", False):
         from tori_ingest.bench import quality
 
-        figures = quality.run(model, pool_size, log=log)
+        if args.corpus:
+            from tori_ingest.bench import extractors
+            from tori_ingest.bench.pipelines import usable
+
+            figures = extractors.compare(usable(sorted(Path(args.corpus).glob("*.pdf"))))
+        else:
+            figures = quality.run(model, pool_size, log=log, extractor=extractor)
     elif getattr(args, "storage", False):
         figures = storage_bench(args, log)
     elif getattr(args, "ocr", False):
@@ -207,6 +234,7 @@ def main(args: Any) -> int:
             args.long_jobs,
             args.samples,
             log,
+            extractor,
         )
     if args.json:
         print(json.dumps(figures))

@@ -124,6 +124,7 @@ async def run_through_service(base: str, paths: list[Path], concurrency: int = 4
     done: dict[str, str] = {}
     all_done = asyncio.Event()
     ids: set[str] = set()
+    names: dict[str, str] = {}
     async with (
         websockets.connect(base.replace("http", "ws") + "/ws") as ws,
         httpx.AsyncClient(base_url=base, timeout=300) as client,
@@ -149,6 +150,7 @@ async def run_through_service(base: str, paths: list[Path], concurrency: int = 4
                 )
                 job_id = r.json()["job_id"]
                 ids.add(job_id)
+                names[path.name] = job_id
                 await ws.send(orjson.dumps({"subscribe": [job_id]}).decode())
 
         started = time.perf_counter()
@@ -157,7 +159,8 @@ async def run_through_service(base: str, paths: list[Path], concurrency: int = 4
         elapsed = time.perf_counter() - started
         follower.cancel()
     failures = sum(1 for s in done.values() if s != Status.SUCCEEDED)
-    return {"seconds": round(elapsed, 2), "failures": failures}
+    succeeded = {n: j for n, j in names.items() if done.get(j) == Status.SUCCEEDED}
+    return {"seconds": round(elapsed, 2), "failures": failures, "jobs": succeeded}
 
 
 async def submit_and_push_latency(base: str, url: str, saturate: list[Path], samples: int) -> dict:

@@ -32,6 +32,12 @@ QUEUE_WAIT = Histogram(
     "Time from submission to start",
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600),
 )
+STAGE_CPU = Counter(
+    "tori_stage_cpu_seconds_total",
+    "CPU seconds of succeeded jobs per stage (pool: extract, ocr, clean, nlp, assemble; worker: "
+    "assemble, store)",
+    ["stage"],
+)
 PAGES = Counter("tori_pages_processed_total", "Pages of succeeded jobs")
 POOL_SIZE = Gauge("tori_pool_processes", "Pool processes configured in this worker")
 POOL_STARTS = Counter("tori_pool_process_starts_total", "Pool processes started (incl. recycled)")

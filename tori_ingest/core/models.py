@@ -9,6 +9,7 @@ was chosen: it is already installed with spaCy, drives the settings and the JSON
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -255,6 +256,7 @@ class Processed(Annotated):
     document: Metadata
     timings_ms: dict[str, float]
     pipeline: PipelineInfo
+    cpu_ms: dict[str, float] = Field(default_factory=dict)  # per Stage, in the pool process
 
 
 class Document(Metadata, DocumentRef):
@@ -265,8 +267,24 @@ class Timings(Model):
     queue_wait: float
     extract: float
     ocr: float = Field(0.0, description="rendering and OCR of the pages that needed it")
+    clean: float = Field(0.0, description="text cleaning (counted in extract by earlier versions)")
     nlp: float
     total: float
+    cpu: dict[str, float] = Field(
+        default_factory=dict,
+        description="CPU ms per stage: extract, ocr, clean, nlp in the pool process, assemble "
+        "(building the result, pool and worker); storing it is not in the stored result",
+    )
+
+
+@dataclass(frozen=True)
+class Serialised:
+    """A result as JSON and what the job row keeps of it, made by the worker outside the
+    database transaction (its CPU is the store stage)."""
+
+    pages: int
+    summary: str
+    result: str
 
 
 class ResultPipeline(PipelineInfo):
@@ -310,3 +328,9 @@ class Counts(Model):
 
     jobs: dict[Status, int]
     lanes: dict[Lane, dict[Status, int]]
+
+
+def serialise(result: Result) -> Serialised:
+    return Serialised(
+        result.document.pages, result.summary().model_dump_json(), result.model_dump_json()
+    )

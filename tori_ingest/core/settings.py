@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tori_ingest.core import webhooks
-from tori_ingest.core.vocab import OcrMode
+from tori_ingest.core.vocab import Extractor, OcrMode
 
 
 class SettingsError(ValueError):
@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     tori_job_timeout_s: int = Field(600, ge=1, description="per-job wall clock in the pool")
     tori_max_memory_mb: int = Field(2048, ge=0, description="address-space cap per pool process")
     tori_max_tasks_per_child: int = Field(200, ge=1, description="pool process recycling")
+    tori_extractor: Extractor = Field(
+        Extractor.PYPDF,
+        description="text-layer reader: pypdf, or pdfium (faster; pypdf where PDFium fails)",
+    )
     tori_ocr: OcrMode = Field(
         OcrMode.AUTO, description="OCR pages without a usable text layer (auto), never, or all"
     )

@@ -27,6 +27,17 @@ TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 ACTIVE = frozenset({Status.QUEUED, Status.RUNNING})
 
 
+class Stage(StrEnum):
+    """Where a job's CPU goes (`tori_stage_cpu_seconds_total`, `timings_ms.cpu`, the bench)."""
+
+    EXTRACT = "extract"
+    OCR = "ocr"
+    CLEAN = "clean"
+    NLP = "nlp"
+    ASSEMBLE = "assemble"  # the result built in the pool process and completed by the worker
+    STORE = "store"  # the result serialised and written by the worker
+
+
 class Lane(StrEnum):
     """Priority lane: interactive uploads always overtake a bulk back-fill."""
 
@@ -94,6 +105,14 @@ class OcrMode(StrEnum):
     AUTO = "auto"
     OFF = "off"
     FORCE = "force"
+
+
+class Extractor(StrEnum):
+    """Which library reads a PDF's text layer (TORI_EXTRACTOR); pypdf always opens, decrypts
+    and counts the pages, and reads whatever PDFium cannot."""
+
+    PYPDF = "pypdf"
+    PDFIUM = "pdfium"
 
 
 class PageSource(StrEnum):

@@ -1,4 +1,9 @@
-"""Text and metadata out of PDF bytes with pypdf: a pure function (bytes in, data out).
+"""Text and metadata out of PDF bytes: a pure function (bytes in, data out).
+
+pypdf opens, decrypts and counts the pages and reads the metadata in every case, so errors,
+metadata and limits are the same whichever extractor reads the text. `Extractor.PDFIUM` reads
+the text with PDFium (C++, several times faster on real-world files); a file PDFium cannot
+open, or a page it cannot read, is read by pypdf instead.
 
 Failures of the document as a whole become typed `JobError`s; a single unreadable page
 becomes a warning and an empty page, so one broken page never loses the rest.
@@ -13,11 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pypdfium2 as pdfium
 from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from tori_ingest.core.errors import JobError
-from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.core.vocab import ErrorCode, Extractor
 
 # pypdf reports every oddity of a malformed file through logging; those are not ours to print.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
@@ -38,14 +44,16 @@ def extract(
     max_pages: int = 5000,
     on_page: Callable[[int, int], None] | None = None,
     on_text: Callable[[str], None] | None = None,
+    extractor: Extractor = Extractor.PYPDF,
 ) -> Extracted:
     """Extract every page's raw text; `on_page(done, total)` reports progress, after
     `on_text(text)` has seen the page's text."""
+    opened = None
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         encrypted = bool(reader.is_encrypted)
         if encrypted:
-            _decrypt(reader, password)
+            opened = _decrypt(reader, password)
         total = len(reader.pages)
     except JobError:
         raise
@@ -76,30 +84,77 @@ def extract(
 
     pages: list[str] = []
     warnings: list[str] = []
+    fast = _Pdfium(data, opened, total) if extractor is Extractor.PDFIUM else None
     for number in range(1, total + 1):
-        try:
-            text = reader.pages[number - 1].extract_text() or ""
-        except MemoryError:
-            raise
-        except Exception as exc:  # a broken page must not fail the document
-            text = ""
-            warnings.append(f"page {number}: text could not be extracted ({_short(exc)})")
+        text = fast.text(number - 1) if fast is not None else None
+        if text is None:
+            try:
+                text = reader.pages[number - 1].extract_text() or ""
+            except MemoryError:
+                raise
+            except Exception as exc:  # a broken page must not fail the document
+                text = ""
+                warnings.append(f"page {number}: text could not be extracted ({_short(exc)})")
         pages.append(text)
         if on_text is not None:
             on_text(text)
         if on_page is not None:
             on_page(number, total)
+    if fast is not None:
+        fast.close()
     return Extracted(
         pages=pages, metadata=_metadata(reader), encrypted=encrypted, warnings=warnings
     )
 
 
-def _decrypt(reader: PdfReader, password: str | None) -> None:
+# PDFium drops the line break after a hyphen that ends a line and marks the hyphen U+FFFE
+# (U+0002 in older builds): put "-\n" back, so cleaning joins "infor-\nmation" as for pypdf.
+_PDFIUM_BREAKS = str.maketrans({"\ufffe": "-\n", "\x02": "-\n"})
+
+
+class _Pdfium:
+    """PDFium's text of each page, or None where pypdf should read it instead: the document
+    (PDFium refuses a few that pypdf repairs) or the page cannot be read, or the page counts
+    of the two disagree (then page numbers could not be trusted)."""
+
+    def __init__(self, data: bytes, password: str | None, pages: int) -> None:
+        self.doc: pdfium.PdfDocument | None = None
+        try:
+            self.doc = pdfium.PdfDocument(data, password=password or None)
+        except pdfium.PdfiumError:
+            return
+        if len(self.doc) != pages:
+            self.close()
+            self.doc = None
+
+    def text(self, index: int) -> str | None:
+        if self.doc is None:
+            return None
+        try:
+            page = self.doc[index]
+            try:
+                textpage = page.get_textpage()
+                try:
+                    return str(textpage.get_text_range()).translate(_PDFIUM_BREAKS)
+                finally:
+                    textpage.close()
+            finally:
+                page.close()
+        except (pdfium.PdfiumError, IndexError, ValueError):
+            return None
+
+    def close(self) -> None:
+        if self.doc is not None:
+            self.doc.close()
+
+
+def _decrypt(reader: PdfReader, password: str | None) -> str:
+    """The password that opens the PDF ("" for owner-only protection)."""
     # Try the submitted password first, then the empty user password (owner-only protection).
     candidates = [p for p in (password, "") if p is not None]
     for candidate in dict.fromkeys(candidates):
         if reader.decrypt(candidate):
-            return
+            return candidate
     if password:
         raise JobError(ErrorCode.BAD_PASSWORD, "the submitted password does not open the PDF")
     raise JobError(ErrorCode.ENCRYPTED, "the PDF is encrypted and needs a password")

@@ -13,6 +13,7 @@ of one text, and batching is where spaCy's speed is.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,11 +40,25 @@ EXCLUDED_COMPONENTS = (
 )
 
 SEGMENT_CHARS = 20_000
+# spaCy's tokenizer strips affixes one at a time from a whitespace-free run, re-searching the
+# rest each time: quadratic in a run of punctuation ("=====", "______", "))))", dot leaders,
+# math set without spaces). 8,000 "=" took 3.3 s, 20,000 would take about 80 s. NLP input gets
+# a space after every MAX_RUN_CHARS of such a run (URLs and words are shorter), so the cost
+# per character is bounded; chunk text is taken from the original, spaces removed again.
+MAX_RUN_CHARS = 100
 CHUNK_CHARS = 1_000
 MAX_KEYPHRASES = 50
 BATCH_SIZE = 8  # measured: 8-16 is best for page-sized texts on en_core_web_sm
+# spaCy builds a language's tokenizer (exceptions, compiled patterns) when first asked: French
+# takes 2.7 s, Dutch 0.35 s, every other language at most 0.11 s (measured on this machine),
+# and every pool process paid it again, after every recycling. On the real-world corpus two
+# one-page French documents cost 2.8 s of NLP each, more than the other 105 files' NLP. The
+# pool's forkserver builds these once (`preload`): the processes forked from it inherit them.
+SLOW_LANGUAGES = ("fr", "nl")
+_blank: dict[str, Language] = {}
 
 _WS = re.compile(r"\s+")
+_LONG_RUN = re.compile(rf"\S{{{MAX_RUN_CHARS + 1},}}")
 # Leading articles dropped from entities: "the University of X" is "University of X".
 _ARTICLES = frozenset("the a an der die das le la les l' el los las il lo".split())
 
@@ -123,12 +138,22 @@ def blank_pipeline(lang: str) -> tuple[Language, PipelineInfo]:
     Languages whose tokenizer needs an extra package (ja, ko, th, vi) or that spaCy lacks
     get the multi-language tokenizer ("xx").
     """
-    try:
-        nlp = spacy.blank(lang)
-    except Exception:  # ImportError (no such language, or a missing tokenizer package) etc.
-        lang, nlp = "xx", spacy.blank("xx")
-    nlp.add_pipe("sentencizer")
-    return nlp, PipelineInfo(model=BLANK_PREFIX + lang, model_version=spacy.__version__)
+    if lang not in _blank:
+        try:
+            nlp = spacy.blank(lang)
+        except Exception:  # ImportError (no such language, or a missing tokenizer package) etc.
+            nlp = _blank["xx"] if "xx" in _blank else spacy.blank("xx")
+        if "sentencizer" not in nlp.pipe_names:
+            nlp.add_pipe("sentencizer")
+        _blank[lang] = nlp
+    nlp = _blank[lang]
+    return nlp, PipelineInfo(model=BLANK_PREFIX + nlp.lang, model_version=spacy.__version__)
+
+
+def preload() -> None:
+    """Build the slow languages' blank pipelines now (in the pool's forkserver)."""
+    for lang in SLOW_LANGUAGES:
+        blank_pipeline(lang)
 
 
 @dataclass
@@ -197,6 +222,43 @@ def segments(pages: list[str], limit: int = SEGMENT_CHARS) -> Iterator[tuple[int
             start = end
 
 
+class Bounded:
+    """A segment as spaCy gets it: whitespace-free runs cut every MAX_RUN_CHARS by a space,
+    with the positions of those spaces, to map a span back to the original text."""
+
+    def __init__(self, text: str) -> None:
+        self.original = text
+        self.inserted: list[int] = []
+        if _LONG_RUN.search(text) is None:
+            self.text = text
+            return
+        out: list[str] = []
+        size = last = 0
+        for match in _LONG_RUN.finditer(text):
+            out.append(text[last : match.start()])
+            size += match.start() - last
+            run = match.group()
+            for k in range(0, len(run), MAX_RUN_CHARS):
+                if k:
+                    self.inserted.append(size)
+                    out.append(" ")
+                    size += 1
+                piece = run[k : k + MAX_RUN_CHARS]
+                out.append(piece)
+                size += len(piece)
+            last = match.end()
+        out.append(text[last:])
+        self.text = "".join(out)
+
+    def span(self, start: int, end: int) -> str:
+        """The original text of characters start..end of `self.text`."""
+        if not self.inserted:
+            return self.text[start:end]
+        return self.original[
+            start - bisect_left(self.inserted, start) : end - bisect_left(self.inserted, end)
+        ]
+
+
 def annotate(
     nlp: Language,
     pages: list[str],
@@ -208,7 +270,7 @@ def annotate(
 
     `on_page(n)` is called when the first n pages are fully annotated.
     """
-    parts = list(segments(pages))
+    parts = [(page, Bounded(text)) for page, text in segments(pages)]
     last_part_of_page = {page: i for i, (page, _) in enumerate(parts)}
     entities: dict[tuple[str, str], list[Any]] = {}
     phrases = Keyphrases()
@@ -216,8 +278,8 @@ def annotate(
     words = sentences = 0
     done = 0
     with nlp.memory_zone():
-        docs = nlp.pipe((text for _, text in parts), batch_size=batch_size)
-        for i, ((page, _), doc) in enumerate(zip(parts, docs, strict=True)):
+        docs = nlp.pipe((part.text for _, part in parts), batch_size=batch_size)
+        for i, ((page, part), doc) in enumerate(zip(parts, docs, strict=True)):
             number = page + 1
             words += sum(1 for t in doc if not (t.is_punct or t.is_space))
             for ent in doc.ents:
@@ -230,7 +292,7 @@ def annotate(
             phrases.add(doc)
             for sent in doc.sents:
                 sentences += 1
-                chunks.add(sent.text.strip(), number)
+                chunks.add(part.span(sent.start_char, sent.end_char).strip(), number)
             if on_page is not None and last_part_of_page.get(page) == i:
                 done = page + 1
                 on_page(done)

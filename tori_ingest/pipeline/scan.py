@@ -29,7 +29,7 @@ import pypdfium2 as pdfium
 
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.formats import MAGIC_WINDOW, MediaType, sniff
-from tori_ingest.core.vocab import ErrorCode, OcrMode, PageSource
+from tori_ingest.core.vocab import ErrorCode, Extractor, OcrMode, PageSource
 from tori_ingest.pipeline import extract, images
 from tori_ingest.pipeline.ocr import Engine, Reading
 from tori_ingest.pipeline.render import Renderer
@@ -50,6 +50,7 @@ class Options:
     max_pages: int = 5000
     mode: OcrMode = OcrMode.AUTO
     dpi: int = 200
+    extractor: Extractor = Extractor.PYPDF
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Read:
     encrypted: bool = False
     warnings: list[str] = field(default_factory=list)
     ocr_ms: float = 0.0
+    ocr_cpu_ms: float = 0.0  # this process's CPU time in rendering and OCR
 
     @property
     def ocr_pages(self) -> int:
@@ -129,6 +131,7 @@ def _read_pdf(
         max_pages=options.max_pages,
         on_page=settled.on_page,
         on_text=settled.on_text,
+        extractor=options.extractor,
     )
     out = Read(
         pages=[PageText(text) for text in raw.pages],
@@ -140,7 +143,7 @@ def _read_pdf(
     candidates = [i for i, text in enumerate(raw.pages) if may_need_ocr(text, options.mode)]
     if not candidates:
         return out
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         renderer = Renderer(data, options.password)
     except pdfium.PdfiumError as exc:
@@ -154,6 +157,7 @@ def _read_pdf(
     finally:
         renderer.close()
     out.ocr_ms = (time.perf_counter() - started) * 1000
+    out.ocr_cpu_ms = (time.process_time() - cpu) * 1000
     return out
 
 
@@ -184,7 +188,7 @@ def _read_image(
 ) -> Read:
     if options.mode is OcrMode.OFF:
         raise JobError(ErrorCode.NO_TEXT, "the document is an image and OCR is off")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     total = images.frame_count(data)
     out = Read(pages=[], media_type=media)
     for number, image in enumerate(
@@ -193,4 +197,5 @@ def _read_image(
         out.pages.append(choose("", engine().read(image), options.mode))
         progress(number, total)
     out.ocr_ms = (time.perf_counter() - started) * 1000
+    out.ocr_cpu_ms = (time.process_time() - cpu) * 1000
     return out

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from tori_ingest.core.models import (
-    Result,
-)
+from tori_ingest.core.models import Serialised
 from tori_ingest.core.vocab import ACTIVE, ErrorCode, Lane, Status
 
 TASK_NAME = "tori.ingest"
@@ -288,35 +286,31 @@ async def set_progress(
     )
 
 
-async def succeed(db: asyncpg.Pool, job_id: uuid.UUID, run: int, result: Result) -> bool:
+async def succeed(db: asyncpg.Pool, job_id: uuid.UUID, run: int, result: Serialised) -> bool:
     """Store the result and end the job, once: only the latest run may, and only once.
 
     A run whose row was given back to the queue meanwhile (stall recovery while it was still
     alive) but not restarted still owns the job: its result is kept rather than redone.
     """
-    pages = result.document.pages
-    async with db.acquire() as conn, conn.transaction():
-        ended = await conn.fetchval(
-            f"""UPDATE tori_jobs SET status = $4, finished_at = now(), password = NULL,
-                      pages_done = $2, pages_total = $2, summary = $3::jsonb,
-                      {_UNREFUND}
-               WHERE id = $1 AND runs = $6 AND status = ANY($5::text[]) RETURNING true""",
-            job_id,
-            pages,
-            result.summary().model_dump_json(),
-            Status.SUCCEEDED,
-            _active(),
-            run,
-            Status.QUEUED,
-        )
-        if not ended:
-            return False
-        await conn.execute(
-            "INSERT INTO tori_results (job_id, result) VALUES ($1, $2::jsonb)",
-            job_id,
-            result.model_dump_json(),
-        )
-    return True
+    # One statement (no BEGIN/COMMIT round trips): the row ends and the result is written
+    # together, or neither when the run no longer owns the job.
+    stored = await db.fetchval(
+        f"""WITH ended AS (
+                UPDATE tori_jobs SET status = $4, finished_at = now(), password = NULL,
+                       pages_done = $2, pages_total = $2, summary = $3::jsonb, {_UNREFUND}
+                WHERE id = $1 AND runs = $6 AND status = ANY($5::text[]) RETURNING id)
+            INSERT INTO tori_results (job_id, result) SELECT id, $8::jsonb FROM ended
+            RETURNING true""",
+        job_id,
+        result.pages,
+        result.summary,
+        Status.SUCCEEDED,
+        _active(),
+        run,
+        Status.QUEUED,
+        result.result,
+    )
+    return bool(stored)
 
 
 async def fail(

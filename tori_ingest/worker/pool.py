@@ -67,7 +67,10 @@ class Pool:
                 self._events.sender(),
                 settings.tori_test_hooks,
                 process.OcrConfig(
-                    settings.tori_ocr, settings.tori_ocr_languages, settings.tori_ocr_dpi
+                    settings.tori_ocr,
+                    settings.tori_ocr_languages,
+                    settings.tori_ocr_dpi,
+                    settings.tori_extractor,
                 ),
             ),
             context=self._ctx,

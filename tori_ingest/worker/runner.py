@@ -19,9 +19,16 @@ from tori_ingest import __version__
 from tori_ingest.core import metrics
 from tori_ingest.core.errors import JobError, StorageUnavailable, Unavailable
 from tori_ingest.core.logs import bound_job
-from tori_ingest.core.models import Document, Processed, Result, ResultPipeline, Timings
+from tori_ingest.core.models import (
+    Document,
+    Processed,
+    Result,
+    ResultPipeline,
+    Timings,
+    serialise,
+)
 from tori_ingest.core.settings import Settings
-from tori_ingest.core.vocab import ErrorCode, Lane, Status
+from tori_ingest.core.vocab import ErrorCode, Lane, Stage, Status
 from tori_ingest.store import jobs
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.store.storage import Storage
@@ -104,8 +111,14 @@ class Runner:
                 out = await self.pool.run(
                     str(job_id), str(path), row["password"], row["ocr"], Lane(row["lane"])
                 )
+            cpu = time.thread_time()
             result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
-            stored = await jobs.succeed(self.db, job_id, run, result)
+            out.cpu_ms[Stage.ASSEMBLE] = out.cpu_ms.get(Stage.ASSEMBLE, 0.0) + _ms_since(cpu)
+            result.timings_ms.cpu = dict(out.cpu_ms)
+            cpu = time.thread_time()
+            serialised = serialise(result)
+            out.cpu_ms[Stage.STORE] = _ms_since(cpu)
+            stored = await jobs.succeed(self.db, job_id, run, serialised)
         except JobError as exc:
             await self._fail(row, exc.code, exc.message, began)
             return
@@ -132,6 +145,8 @@ class Runner:
         metrics.JOBS_FINISHED.labels(status=Status.SUCCEEDED, error_code="").inc()
         metrics.JOB_DURATION.observe(time.perf_counter() - began)
         metrics.PAGES.inc(out.document.pages)
+        for stage, ms in out.cpu_ms.items():
+            metrics.STAGE_CPU.labels(stage=stage).inc(ms / 1000)
         log.info("job succeeded", extra={"event": "job.succeeded", "pages": out.document.pages})
 
     async def _fail(
@@ -156,6 +171,10 @@ class Runner:
         except TRANSIENT_ERRORS:
             pass  # the database is away: the retry (or the reconciler) puts the row right
         return True
+
+
+def _ms_since(thread_cpu: float) -> float:
+    return round((time.thread_time() - thread_cpu) * 1000, 2)
 
 
 def assemble(row: asyncpg.Record, out: Processed, queue_wait_ms: float, total_ms: float) -> Result:
