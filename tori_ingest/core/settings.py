@@ -73,8 +73,8 @@ class Settings(BaseSettings):
     tori_max_memory_mb: int = Field(2048, ge=0, description="address-space cap per pool process")
     tori_max_tasks_per_child: int = Field(200, ge=1, description="pool process recycling")
     tori_extractor: Extractor = Field(
-        Extractor.PYPDF,
-        description="text-layer reader: pypdf, or pdfium (faster; pypdf where PDFium fails)",
+        Extractor.PDFIUM,
+        description="text-layer reader: pdfium (PDFium; pypdf where it fails), or pypdf",
     )
     tori_ocr: OcrMode = Field(
         OcrMode.AUTO, description="OCR pages without a usable text layer (auto), never, or all"

@@ -108,8 +108,9 @@ class OcrMode(StrEnum):
 
 
 class Extractor(StrEnum):
-    """Which library reads a PDF's text layer (TORI_EXTRACTOR); pypdf always opens, decrypts
-    and counts the pages, and reads whatever PDFium cannot."""
+    """Which library reads a PDF's text layer (TORI_EXTRACTOR, default pdfium: as good on the
+    quality benchmark, 20 times faster on real-world files); pypdf always opens, decrypts and
+    counts the pages, and reads whatever PDFium cannot."""
 
     PYPDF = "pypdf"
     PDFIUM = "pdfium"

@@ -37,7 +37,7 @@ class OcrConfig:
     mode: OcrMode = OcrMode.AUTO
     languages: str = "eng"
     dpi: int = 200
-    extractor: Extractor = Extractor.PYPDF  # TORI_EXTRACTOR (not OCR, but read with it)
+    extractor: Extractor = Extractor.PDFIUM  # TORI_EXTRACTOR (not OCR, but read with it)
 
 
 def init_process(

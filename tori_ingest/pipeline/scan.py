@@ -50,7 +50,7 @@ class Options:
     max_pages: int = 5000
     mode: OcrMode = OcrMode.AUTO
     dpi: int = 200
-    extractor: Extractor = Extractor.PYPDF
+    extractor: Extractor = Extractor.PDFIUM
 
 
 @dataclass
