@@ -88,7 +88,11 @@ async def test_results_are_streamed_with_the_summary_first(server: Server) -> No
 
 
 async def test_progress_survives_garbage_and_a_killed_pool_process(tmp_path: Path) -> None:
-    settings = Settings.load({"TORI_POOL_SIZE": "2", "TORI_TEST_HOOKS": "1"})
+    # pypdf: a 400-page job then lasts over a second, several progress intervals (PDFium
+    # reads it in a fraction of one, and a job shorter than an interval reports nothing)
+    settings = Settings.load(
+        {"TORI_POOL_SIZE": "2", "TORI_TEST_HOOKS": "1", "TORI_EXTRACTOR": "pypdf"}
+    )
     pool = Pool(settings, "blank:en")
     progress: list[tuple[str, int, int]] = []
     pool.on_progress = lambda job, done, total: progress.append((job, done, total))
