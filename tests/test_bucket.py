@@ -22,7 +22,17 @@ from tori_ingest.store.db import create_pool
 from tori_ingest.store.storage import key_for, open_storage
 from tori_ingest.worker import maintenance
 
-from .conftest import S3, Api, ApiClient, Server, StartServer, fetchval, job_count, wait_for
+from .conftest import (
+    S3,
+    Api,
+    ApiClient,
+    Server,
+    StartServer,
+    fetchval,
+    free_port,
+    job_count,
+    wait_for,
+)
 from .pdfs import make_pdf
 
 
@@ -295,3 +305,12 @@ async def test_submit_a_whole_prefix_in_batches_and_resume(
     again = await asyncio.to_thread(run)
     assert "(230 already submitted)" in again.stdout, again.stdout
     assert await job_count(web) == 230  # resumed, not doubled
+
+
+async def test_a_backfill_without_a_service_stops_at_once(s3: S3, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "tori_ingest", "submit", "--by-reference", "s3://any/prefix/"]
+    env = {**os.environ, **s3.env("s3://any"), "TORI_URL": f"http://127.0.0.1:{free_port()}"}
+    out = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2 and "cannot reach the service" in out.stderr, out.stderr

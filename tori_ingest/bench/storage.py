@@ -31,7 +31,9 @@ from obstore.store import S3Store
 
 from tori_ingest.bench import data as benchdata
 from tori_ingest.bench.service import Service, _free_port
+from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import Lane
+from tori_ingest.store.bucket import connect
 
 UPLOAD_FILES = 8
 UPLOAD_MB = 32
@@ -168,8 +170,8 @@ def backfill_cost(
     docs = [p.read_bytes() for p in benchdata.write_corpus(work / "corpus", documents=12)]
     bucket, _, base = url.removeprefix("s3://").partition("/")
     prefix = "/".join(filter(None, [base, run_id, "import"]))
-    with _patched_environ(env):
-        asyncio.run(fill_bucket(S3Store(bucket), prefix, docs, n))
+    store = connect(f"s3://{bucket}", Settings.load(env))
+    asyncio.run(fill_bucket(store, prefix, docs, n))
     store_env = {
         "TORI_STORAGE_URL": f"{url}/{run_id}/docs",
         "TORI_IMPORT_URL": f"s3://{bucket}/{prefix}",
@@ -198,17 +200,3 @@ def backfill_cost(
         "api_peak_rss_mb": round(api_peak, 1),
         "hours_for_100k": round(100_000 / per_s / 3600, 2),
     }
-
-
-@contextlib.contextmanager
-def _patched_environ(env: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

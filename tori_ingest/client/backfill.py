@@ -25,11 +25,15 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from tori_ingest.client.submit import DOCUMENT_SUFFIXES
-from tori_ingest.core.vocab import ErrorCode, Lane
+from tori_ingest.core.vocab import Lane
 
 BATCH = 100
 LIST_PAGE = 1000
 MAX_TRIES = 8  # per batch, for 429/5xx/transport errors, with backoff
+
+
+class Stopped(RuntimeError):
+    """The service kept failing a batch (5xx, 429, unreachable) through every try."""
 
 
 def is_prefix(path: str) -> bool:
@@ -85,7 +89,7 @@ class Backfill:
         if status in (200, 202):
             self.counts["accepted"] += len(urls)
             self.counts["replayed"] += len(urls) if status == 200 else 0
-        elif len(urls) > 1:  # one bad object: find it, keep the rest
+        elif len(urls) > 1:  # refused (4xx) for one bad object: find it, keep the rest
             for url in urls:
                 await self._submit([url])
         else:
@@ -93,7 +97,8 @@ class Backfill:
             self.counts[f"refused:{answer}"] += 1
 
     async def _post(self, urls: list[str]) -> tuple[int, str]:
-        """(status, error code) once the service has answered for good."""
+        """(status, error code) once the service has answered for good (2xx or 4xx); Stopped
+        when it never does, so an outage ends the run instead of splitting every batch."""
         body: dict[str, object] = {"paths": urls, "priority": self.priority}
         if self.password:
             body["password"] = self.password
@@ -108,7 +113,8 @@ class Backfill:
                 return r.status_code, code
             wait = float(r.headers.get("retry-after", 0)) if r is not None else 0
             await asyncio.sleep(max(wait, min(2.0**attempt, 60)))
-        return 503, ErrorCode.UNAVAILABLE
+        status = r.status_code if r is not None else "no answer"
+        raise Stopped(f"the service answered {status} to a batch {MAX_TRIES} times")
 
 
 async def submit_prefix(

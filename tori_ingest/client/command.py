@@ -48,11 +48,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             references = submit.relative_to_import(paths, settings.import_dir)
         except ValueError as exc:
             return fail(f"not under TORI_IMPORT_DIR: {exc}")
-    try:
-        httpx.get(f"{url}/healthz", timeout=10).raise_for_status()  # before any progress bar
-    except httpx.HTTPError as exc:
-        return fail(f"cannot reach the service at {url} ({_reason(exc)}): is `tori-ingest serve` "
-                    "running? (--url or TORI_URL)")  # fmt: skip
+    if (unreachable := _unreachable(url)) is not None:
+        return unreachable
     try:
         items = asyncio.run(
             submit.submit(
@@ -78,6 +75,8 @@ def _backfill(args: argparse.Namespace, url: str, token: str | None) -> int:
     """A bucket prefix: list it in pages, enqueue in batches, report counts (no following)."""
     if not args.by_reference or len(args.paths) != 1:
         return fail("an s3:// prefix is submitted alone, with --by-reference (a back-fill)")
+    if (unreachable := _unreachable(url)) is not None:
+        return unreachable
     console = Console()
     try:
         counts = asyncio.run(
@@ -91,7 +90,7 @@ def _backfill(args: argparse.Namespace, url: str, token: str | None) -> int:
                 console=console,
             )
         )
-    except (httpx.TransportError, OSError, ObstoreError, ExceptionGroup) as exc:
+    except (httpx.TransportError, OSError, ObstoreError, backfill.Stopped, ExceptionGroup) as exc:
         first = exc.exceptions[0] if isinstance(exc, ExceptionGroup) else exc
         return fail(f"back-fill stopped ({_reason(first)}); run it again to resume")
     refused = {k.split(":", 1)[1] or "unknown": n for k, n in counts.items() if ":" in k}
@@ -102,6 +101,16 @@ def _backfill(args: argparse.Namespace, url: str, token: str | None) -> int:
     )
     console.print("follow them with `tori-ingest status` or the dashboard (/ui)")
     return 1 if counts["refused"] else 0
+
+
+def _unreachable(url: str) -> int | None:
+    """Exit status 2 with one line when the service does not answer (before any progress bar)."""
+    try:
+        httpx.get(f"{url}/healthz", timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        return fail(f"cannot reach the service at {url} ({_reason(exc)}): is `tori-ingest serve` "
+                    "running? (--url or TORI_URL)")  # fmt: skip
+    return None
 
 
 def _reason(exc: BaseException) -> str:
