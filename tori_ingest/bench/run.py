@@ -122,11 +122,14 @@ def run(
             service = Service(service_url, work, model, pool_size)
             try:
                 figures["time_to_ready_s"] = round(service.wait_ready(), 2)
+                meter = stages.CpuMeter(service.proc.pid, embedded.pid if embedded else None)
+                before = meter.snapshot()
                 e2e = asyncio.run(run_through_service(service.base, paths))
+                figures.update(meter.per_job(before, len(paths)))
                 service_pps = pages / e2e["seconds"]
                 log(f"service end to end: {service_pps:.2f} pages/s ({e2e['failures']} failed)")
                 figures.update(stages.report(service.base, e2e["jobs"], e2e["seconds"], pool_size))
-                log(f"stages: {figures['stage_cpu_s']}")
+                log(f"stages: {figures['stage_cpu_s']}; per job: {figures['cpu_ms_per_job']}")
                 one_page = benchdata.write_corpus(work / "one", documents=6, seed=11)
                 one_page = [p for p in one_page if "-1p" in p.name] or one_page[:1]
                 figures["one_page_job"] = stages.fixed_cost(

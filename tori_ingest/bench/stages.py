@@ -4,12 +4,14 @@ Totals come from the service's own counters (`tori_stage_cpu_seconds_total`: the
 extract, ocr, clean, nlp and assemble, the worker's assemble and store); the slowest files
 per stage from each result's `timings_ms.cpu` (the pool's stages and the worker's assemble;
 storing happens after the result is written, so it has totals only).
-The fixed cost of a job is measured on one-page PDFs submitted one at a time.
+The fixed cost of a job is measured on one-page PDFs submitted one at a time; `CpuMeter` splits
+a whole run's CPU between the pool, the service's own process and Postgres.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import statistics
 import time
@@ -47,6 +49,37 @@ async def per_file(base: str, jobs: dict[str, str]) -> dict[str, Any]:
         for stage, found in costs.items()
         if found
     }
+
+
+class CpuMeter:
+    """CPU seconds of the service's own process (API + worker loop), its pool (the process's
+    children) and the embedded Postgres (postmaster and backends; None for DATABASE_URL, which
+    may be another machine). Pool ÷ all three is the best efficiency the run could reach: the
+    bare pipeline spends only the pool's share."""
+
+    def __init__(self, service_pid: int, postgres_pid: int | None) -> None:
+        self.service = psutil.Process(service_pid)
+        self.postgres = psutil.Process(postgres_pid) if postgres_pid else None
+
+    def snapshot(self) -> dict[str, float]:
+        found = {"service_process": _cpu([self.service])}
+        found["pool"] = _cpu(self.service.children(recursive=True))
+        if self.postgres is not None:
+            found["postgres"] = _cpu([self.postgres, *self.postgres.children(recursive=True)])
+        return found
+
+    def per_job(self, before: dict[str, float], jobs: int) -> dict[str, Any]:
+        after = self.snapshot()
+        ms = {k: round((after[k] - before[k]) * 1000 / jobs, 1) for k in after}
+        return {"cpu_ms_per_job": ms, "efficiency_ceiling": round(ms["pool"] / sum(ms.values()), 3)}
+
+
+def _cpu(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += sum(process.cpu_times()[:2])
+    return total
 
 
 def report(base: str, jobs: dict[str, str], seconds: float, pool_size: int) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from procrastinate.retry import RetryDecision
 from tori_ingest.core.settings import Settings
 from tori_ingest.store import deliveries, jobs
 from tori_ingest.worker import maintenance
+from tori_ingest.worker.connector import connector
 from tori_ingest.worker.runner import TRANSIENT_ERRORS, Runner
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,7 @@ async def run_retention(context: JobContext, timestamp: int) -> None:
 
 
 def build_app(url: str, settings: Settings, *, max_connections: int) -> procrastinate.App:
-    connector = procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=max_connections)
-    app = procrastinate.App(connector=connector)
+    app = procrastinate.App(connector=connector(url, max_size=max_connections))
     app.task(name=jobs.TASK_NAME, queue=jobs.QUEUE, pass_context=True, retry=IngestRetry())(ingest)
     retention_task = app.task(
         name=RETENTION_TASK, queue=jobs.QUEUE, pass_context=True, priority=RETENTION_PRIORITY

@@ -32,6 +32,7 @@ from tori_ingest.core.webhooks import RETRY_WINDOW_S, retry_delay, webhook_id
 from tori_ingest.store import deliveries
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.worker import maintenance
+from tori_ingest.worker.connector import connector
 from tori_ingest.worker.delivery import ATTEMPT_TIMEOUT_S, Outcome, Sender, elapsed_ms
 from tori_ingest.worker.runner import WorkerContext
 
@@ -143,8 +144,7 @@ async def deliver(context: JobContext, delivery_id: str) -> None:
 
 
 def build_app(url: str) -> procrastinate.App:
-    connector = procrastinate.PsycopgConnector(conninfo=url, min_size=1, max_size=MAX_CONNECTIONS)
-    app = procrastinate.App(connector=connector)
+    app = procrastinate.App(connector=connector(url, max_size=MAX_CONNECTIONS))
     app.task(
         name=deliveries.TASK_NAME,
         queue=deliveries.QUEUE,
