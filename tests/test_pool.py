@@ -79,6 +79,11 @@ async def test_typed_failures_and_warnings(tmp_path: Path) -> None:
     assert isinstance(scan, JobError) and scan.code == ErrorCode.NO_TEXT
     assert isinstance(locked, JobError) and locked.code == ErrorCode.ENCRYPTED
     assert isinstance(broken, JobError) and broken.code == ErrorCode.CORRUPT_PDF
+    # Failures carry the pool's CPU across the process boundary (the stage totals count it):
+    # the blank scan was read, OCR'd and cleaned before it failed; the others failed reading.
+    assert {"extract", "ocr", "clean"} <= set(scan.cpu_ms) and scan.cpu_ms["ocr"] > 0
+    assert set(locked.cpu_ms) == set(broken.cpu_ms) == {"extract", "ocr"}
+    assert locked.cpu_ms["ocr"] == broken.cpu_ms["ocr"] == 0
     assert partly.warnings == ["page 2 has no text layer"]
     page = partly.pages[1]
     assert (page.number, page.text, page.chars) == (2, "", 0)

@@ -72,12 +72,28 @@ def init_process(
 def process(
     job_id: str, path: str, password: str | None, max_pages: int, ocr_mode: str | None = None
 ) -> Processed:
-    """The CPU part of a job; raises JobError for a document that cannot be ingested.
+    """The CPU part of a job; raises JobError for a document that cannot be ingested (with the
+    CPU its stages took until then).
 
     `ocr_mode`: the job's own OCR mode (None: TORI_OCR).
     """
-    report = _Progress(job_id, _state.get("events"))
     clock = _Clock()
+    try:
+        return _process(clock, job_id, path, password, max_pages, ocr_mode)
+    except JobError as exc:
+        exc.cpu_ms = clock.interrupted()
+        raise
+
+
+def _process(
+    clock: _Clock,
+    job_id: str,
+    path: str,
+    password: str | None,
+    max_pages: int,
+    ocr_mode: str | None,
+) -> Processed:
+    report = _Progress(job_id, _state.get("events"))
     with open(path, "rb") as f:
         data = f.read()
     if _state.get("test_hooks"):
@@ -165,6 +181,14 @@ class _Clock:
             self.wall[stage] = round((wall - self._wall) * 1000 - ocr[0], 1)
         self.cpu[stage] = round((cpu - self._cpu) * 1000 - ocr[1], 1)
         self._wall, self._cpu = wall, cpu
+
+    def interrupted(self) -> dict[str, float]:
+        """CPU per stage of a job that raised: the stage it was in ends now."""
+        for stage in (Stage.EXTRACT, Stage.CLEAN, Stage.NLP, Stage.ASSEMBLE):
+            if stage not in self.cpu:
+                self.lap(stage)
+                break
+        return dict(self.cpu)
 
 
 def _engine() -> ocr.Engine:

@@ -120,6 +120,7 @@ class Runner:
             out.cpu_ms[Stage.STORE] = _ms_since(cpu)
             stored = await jobs.succeed(self.db, job_id, run, serialised)
         except JobError as exc:
+            _count_stage_cpu(exc.cpu_ms)
             await self._fail(row, exc.code, exc.message, began)
             return
         except asyncio.CancelledError:  # shutdown past the grace, or a cancel by the user
@@ -145,8 +146,7 @@ class Runner:
         metrics.JOBS_FINISHED.labels(status=Status.SUCCEEDED, error_code="").inc()
         metrics.JOB_DURATION.observe(time.perf_counter() - began)
         metrics.PAGES.inc(out.document.pages)
-        for stage, ms in out.cpu_ms.items():
-            metrics.STAGE_CPU.labels(stage=stage).inc(ms / 1000)
+        _count_stage_cpu(out.cpu_ms)
         log.info("job succeeded", extra={"event": "job.succeeded", "pages": out.document.pages})
 
     async def _fail(
@@ -171,6 +171,11 @@ class Runner:
         except TRANSIENT_ERRORS:
             pass  # the database is away: the retry (or the reconciler) puts the row right
         return True
+
+
+def _count_stage_cpu(cpu_ms: dict[str, float]) -> None:
+    for stage, ms in cpu_ms.items():
+        metrics.STAGE_CPU.labels(stage=stage).inc(ms / 1000)
 
 
 def _ms_since(thread_cpu: float) -> float:
