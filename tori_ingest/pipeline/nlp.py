@@ -50,10 +50,12 @@ CHUNK_CHARS = 1_000
 MAX_KEYPHRASES = 50
 BATCH_SIZE = 8  # measured: 8-16 is best for page-sized texts on en_core_web_sm
 # spaCy builds a language's tokenizer (exceptions, compiled patterns) when first asked: French
-# takes 2.7 s, Dutch 0.35 s, every other language at most 0.11 s (measured on this machine),
-# and every pool process paid it again, after every recycling. On the real-world corpus two
-# one-page French documents cost 2.8 s of NLP each, more than the other 105 files' NLP. The
-# pool's forkserver builds these once (`preload`): the processes forked from it inherit them.
+# takes 2.7 s, Dutch 0.35 s, most others 0.01-0.15 s (measured on this machine), and every
+# pool process paid it again, after every recycling. On the real-world corpus two one-page
+# French documents cost 2.8 s of NLP each, more than the other 105 files' NLP. The pool's
+# forkserver builds these once (`preload`): the processes forked from it inherit them.
+# Not the rest: 31 more languages took 1.9 s and 20 MB at every start to save 0.01-0.15 s
+# per language per pool process lifetime (200 jobs); Indonesian (2.5 s) is rare enough.
 SLOW_LANGUAGES = ("fr", "nl")
 _blank: dict[str, Language] = {}
 
