@@ -80,6 +80,26 @@ def _memory_run(service: Service, small: list[Path], long_jobs: int) -> tuple[fl
     return early_rss or late_rss, late_rss, peak
 
 
+def _end_to_end(
+    service: Service,
+    postgres_pid: int | None,
+    paths: list[Path],
+    pool_size: int,
+    figures: dict[str, Any],
+    log: Any,
+) -> float:
+    """Every document through the service; its pages/s, and where the run's CPU went."""
+    meter = stages.CpuMeter(service.proc.pid, postgres_pid)
+    before = meter.snapshot()
+    e2e = asyncio.run(run_through_service(service.base, paths))
+    figures.update(meter.per_job(before, len(paths)))
+    service_pps = figures["corpus"]["pages"] / e2e["seconds"]
+    log(f"service end to end: {service_pps:.2f} pages/s ({e2e['failures']} failed)")
+    figures.update(stages.report(service.base, e2e["jobs"], e2e["seconds"], pool_size))
+    log(f"stages: {figures['stage_cpu_s']}; per job: {figures['cpu_ms_per_job']}")
+    return service_pps
+
+
 def run(
     corpus: Path | None,
     model: str,
@@ -122,14 +142,8 @@ def run(
             service = Service(service_url, work, model, pool_size)
             try:
                 figures["time_to_ready_s"] = round(service.wait_ready(), 2)
-                meter = stages.CpuMeter(service.proc.pid, embedded.pid if embedded else None)
-                before = meter.snapshot()
-                e2e = asyncio.run(run_through_service(service.base, paths))
-                figures.update(meter.per_job(before, len(paths)))
-                service_pps = pages / e2e["seconds"]
-                log(f"service end to end: {service_pps:.2f} pages/s ({e2e['failures']} failed)")
-                figures.update(stages.report(service.base, e2e["jobs"], e2e["seconds"], pool_size))
-                log(f"stages: {figures['stage_cpu_s']}; per job: {figures['cpu_ms_per_job']}")
+                postgres_pid = embedded.pid if embedded else None
+                service_pps = _end_to_end(service, postgres_pid, paths, pool_size, figures, log)
                 one_page = benchdata.write_corpus(work / "one", documents=6, seed=11)
                 one_page = [p for p in one_page if "-1p" in p.name] or one_page[:1]
                 figures["one_page_job"] = stages.fixed_cost(
