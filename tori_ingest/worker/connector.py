@@ -2,8 +2,8 @@
 
 Procrastinate runs one stored function per call (fetch, finish, retry, heartbeat) through
 a psycopg pool. By default each call costs four round trips: a liveness check on checkout
-(an empty query), BEGIN, the call, COMMIT. Measured on one-page PDFs, that was a third of
-the database traffic of a job. Here:
+(an empty query), BEGIN, the call, COMMIT; asyncpg's reset on release (store/db.py) added
+more. With both changed, 20 one-page jobs sent 291 statements instead of 556. Here:
 
 - connections are in autocommit: every call is one statement, atomic by itself, so the
   explicit transaction around it only added BEGIN/COMMIT;
