@@ -89,6 +89,15 @@ async def fetchval(url: str, query: str, *args: Any) -> Any:
         await conn.close()
 
 
+async def execute(url: str, query: str, *args: Any) -> str:
+    """One statement on its own connection."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.execute(query, *args)
+    finally:
+        await conn.close()
+
+
 async def job_count(target: Server | Api) -> int:
     return await fetchval(target.db_url, "SELECT count(*) FROM tori_jobs")
 

@@ -79,3 +79,11 @@ def prose_lines(number: int) -> list[str]:
 def prose_pdf(n_pages: int, **kw: object) -> bytes:
     """n pages of English sentences with named entities on every page."""
     return make_pdf([prose_lines(i) for i in range(1, n_pages + 1)], **kw)  # type: ignore[arg-type]
+
+
+def hooked(marker: str, pages: int = 1) -> bytes:
+    """A valid PDF whose first KiB carries a test-hook marker (a PDF comment line; the server
+    needs TORI_TEST_HOOKS=1): `hang`, `crash`, `slow[=S]`, `memory`."""
+    data = prose_pdf(pages)
+    head, rest = data.split(b"\n", 1)
+    return head + f"\n%tori-test-{marker}\n".encode() + rest

@@ -17,14 +17,7 @@ import pytest
 from websockets.sync.client import connect
 
 from .conftest import Server, StartServer, fetchval, storage_files, wait_for, ws_url
-from .pdfs import prose_pdf
-
-
-def hooked(marker: str, pages: int = 1) -> bytes:
-    """A valid PDF whose first KiB carries a test-hook marker (a PDF comment line)."""
-    data = prose_pdf(pages)
-    head, rest = data.split(b"\n", 1)
-    return head + f"\n%tori-test-{marker}\n".encode() + rest
+from .pdfs import hooked, prose_pdf
 
 
 async def results_of(db_url: str, job_id: str) -> int:

@@ -91,9 +91,9 @@ async def results(db: asyncpg.Pool, job_id: uuid.UUID) -> int:
 
 async def test_a_late_run_cannot_overwrite_a_newer_one(db: asyncpg.Pool) -> None:
     job_id = await new_job(db)
-    first = await jobs.start(db, job_id)
+    first = await jobs.start(db, job_id, "test:1")
     assert await jobs.requeue(db, job_id, None, refund=True)  # stall recovery
-    second = await jobs.start(db, job_id)
+    second = await jobs.start(db, job_id, "test:1")
     assert (first["runs"], second["runs"]) == (1, 2)
     # The first run comes back late: none of its writes land.
     await jobs.set_progress(db, job_id, first["runs"], 5, 9)
@@ -110,20 +110,20 @@ async def test_a_late_run_cannot_overwrite_a_newer_one(db: asyncpg.Pool) -> None
 
 async def test_a_run_recovered_while_alive_keeps_its_result(db: asyncpg.Pool) -> None:
     job_id = await new_job(db)
-    run = (await jobs.start(db, job_id))["runs"]
+    run = (await jobs.start(db, job_id, "test:1"))["runs"]
     assert await jobs.requeue(db, job_id, None, refund=True)  # its worker looked dead...
     assert await jobs.succeed(db, job_id, run, serialise(result_of(job_id)))  # ...but finished
     row = await db.fetchrow("SELECT status, attempts FROM tori_jobs WHERE id = $1", job_id)
     assert tuple(row) == ("succeeded", 1)  # the refunded attempt counts after all
-    assert await jobs.start(db, job_id) is None  # the re-queued entry then does nothing
+    assert await jobs.start(db, job_id, "test:1") is None  # the re-queued entry then does nothing
 
 
 async def test_shutdown_refunds_the_attempt(db: asyncpg.Pool) -> None:
     job_id = await new_job(db)
-    run = (await jobs.start(db, job_id))["runs"]
+    run = (await jobs.start(db, job_id, "test:1"))["runs"]
     assert await jobs.requeue(db, job_id, run, refund=True)
     assert await db.fetchval("SELECT attempts FROM tori_jobs WHERE id = $1", job_id) == 0
-    run = (await jobs.start(db, job_id))["runs"]
+    run = (await jobs.start(db, job_id, "test:1"))["runs"]
     assert await jobs.requeue(db, job_id, run, refund=False)  # a transient error: it counts
     assert await db.fetchval("SELECT attempts FROM tori_jobs WHERE id = $1", job_id) == 1
 
@@ -284,7 +284,7 @@ def test_worker_probe_port_obeys_the_bind_rule() -> None:
 
 async def test_job_errors_hold_no_exception_repr(db: asyncpg.Pool) -> None:
     job_id = await new_job(db)
-    run = (await jobs.start(db, job_id))["runs"]
+    run = (await jobs.start(db, job_id, "test:1"))["runs"]
     assert await jobs.fail(db, job_id, "internal", "bad \x00 bytes", run=run)
     message = await db.fetchval("SELECT error_message FROM tori_jobs WHERE id = $1", job_id)
     assert message == "bad  bytes" and Status(await db.fetchval(
@@ -343,7 +343,7 @@ async def test_by_reference_job_keeps_the_bytes_it_was_accepted_for(
 
 async def test_retry_of_a_purged_job_is_410(api: Api, db: asyncpg.Pool) -> None:
     job_id = await new_job(db)
-    run = (await jobs.start(db, job_id))["runs"]
+    run = (await jobs.start(db, job_id, "test:1"))["runs"]
     await jobs.fail(db, job_id, "corrupt_pdf", "bad", run=run)
     await db.execute("UPDATE tori_jobs SET purged_at = now() WHERE id = $1", job_id)
     r = await api.post(f"/jobs/{job_id}/retry")

@@ -161,6 +161,7 @@ class JobEvent(Model):
     pages_total: int | None
     error: ErrorInfo | None
     version: int
+    copy_name: str | None = Field(None, description="while running: the copy (host:pid) running it")
 
 
 class EventError(Model):

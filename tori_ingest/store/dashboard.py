@@ -118,17 +118,11 @@ def _queue_peaks(edges: list[asyncpg.Record], start: int, bucket_s: int) -> list
 
 
 async def running(db: asyncpg.Pool, owner: str | None = None, limit: int = 50) -> list[RunningJob]:
-    """Running jobs, longest-running first, with the copy whose pool runs each: as the copy last
-    reported, else through the Procrastinate worker that took the job (a job started since)."""
+    """Running jobs, longest-running first, with the copy whose pool runs each (written by
+    the run that started it)."""
     rows = await db.fetch(
         f"""SELECT j.id, j.filename, j.lane, j.pages_done, j.pages_total, j.started_at,
-                   j.attempts, j.version,
-                   coalesce(
-                       (SELECT c.name FROM tori_copies c WHERE j.id = ANY(c.running)
-                        ORDER BY c.heartbeat_at DESC LIMIT 1),
-                       (SELECT c.name FROM procrastinate_jobs q
-                        JOIN tori_copies c ON q.worker_id = ANY(c.worker_ids)
-                        WHERE q.id = j.procrastinate_job_id LIMIT 1)) AS copy_name
+                   j.attempts, j.version, j.copy_name
             FROM tori_jobs j WHERE j.status = $2 AND {_OWNER}
             ORDER BY j.started_at, j.id LIMIT $3""",
         owner,

@@ -256,19 +256,22 @@ async def cancel(db: asyncpg.Pool, job_id: uuid.UUID) -> asyncpg.Record | None:
     return row
 
 
-async def start(db: asyncpg.Pool, job_id: uuid.UUID) -> asyncpg.Record | None:
-    """queued/running → running: a new run, one more attempt. None when the job has ended.
+async def start(db: asyncpg.Pool, job_id: uuid.UUID, copy: str) -> asyncpg.Record | None:
+    """queued/running → running on `copy` (host:pid): a new run, one more attempt. None when
+    the job has ended.
 
     The returned `runs` fences every later write of this run (see `sql/006_job_runs.sql`).
     """
     return await db.fetchrow(
         f"""UPDATE tori_jobs SET status = $2, attempts = attempts + 1, runs = runs + 1,
-                   started_at = now(), pages_done = 0, error_code = NULL, error_message = NULL
+                   started_at = now(), pages_done = 0, error_code = NULL, error_message = NULL,
+                   copy_name = $4
             WHERE id = $1 AND status = ANY($3::text[])
             RETURNING {JOB_COLUMNS}, password, runs, ocr""",
         job_id,
         Status.RUNNING,
         _active(),
+        copy,
     )
 
 

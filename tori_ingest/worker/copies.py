@@ -18,16 +18,12 @@ from tori_ingest import __version__
 from tori_ingest.store import copies
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.worker import maintenance
+from tori_ingest.worker.identity import copy_name
 from tori_ingest.worker.runner import Runner
 
 log = logging.getLogger(__name__)
 
 FORGET_EVERY = 30  # reports between two sweeps of long-dead copies' rows
-
-
-def copy_name() -> str:
-    """host:pid, the name this copy's Procrastinate worker runs under."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def report(runner: Runner, grace_s: float) -> copies.Report:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 
 import procrastinate
 
 from tori_ingest.store import jobs
 from tori_ingest.worker import copies, maintenance, tasks, webhooks
+from tori_ingest.worker.identity import copy_name
 from tori_ingest.worker.runner import Runner, WorkerContext
 
 log = logging.getLogger(__name__)
@@ -101,7 +100,7 @@ async def _worker(
 ) -> None:
     await app.run_worker_async(
         queues=queues or [jobs.QUEUE],
-        name=f"{socket.gethostname()}:{os.getpid()}",
+        name=copy_name(),
         concurrency=concurrency,
         additional_context={"runner": runner},
         install_signal_handlers=False,

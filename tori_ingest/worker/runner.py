@@ -32,6 +32,7 @@ from tori_ingest.core.vocab import ErrorCode, Lane, Stage, Status
 from tori_ingest.store import jobs
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.store.storage import Storage
+from tori_ingest.worker.identity import copy_name
 from tori_ingest.worker.pool import Pool
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Runner:
 
     async def run(self, job_id: uuid.UUID) -> None:
         with bound_job(job_id):
-            row = await jobs.start(self.db, job_id)
+            row = await jobs.start(self.db, job_id, copy_name())
             if row is None:
                 log.info("job already ended; nothing to do", extra={"event": "job.skipped"})
                 return

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -34,6 +32,7 @@ from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.worker import maintenance
 from tori_ingest.worker.connector import connector
 from tori_ingest.worker.delivery import ATTEMPT_TIMEOUT_S, Outcome, Sender, elapsed_ms
+from tori_ingest.worker.identity import copy_name
 from tori_ingest.worker.runner import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -183,7 +182,7 @@ async def _work(app: procrastinate.App, settings: Settings, deliverer: Deliverer
     grace = settings.tori_shutdown_grace_s
     await app.run_worker_async(
         queues=[deliveries.QUEUE],
-        name=f"{socket.gethostname()}:{os.getpid()}:webhooks",
+        name=f"{copy_name()}:webhooks",
         concurrency=CONCURRENCY,
         additional_context={"deliverer": deliverer},
         install_signal_handlers=False,
