@@ -244,7 +244,7 @@ async def _status(url: str, job_id: str | None) -> int:
     import uuid
 
     from tori_ingest.store import views
-    from tori_ingest.store.db import create_pool
+    from tori_ingest.store.db import close_pool, create_pool
 
     db = await create_pool(url, min_size=1, max_size=2)
     try:
@@ -261,7 +261,7 @@ async def _status(url: str, job_id: str | None) -> int:
         print((await views.counts(db)).model_dump_json(indent=2))
         return 0
     finally:
-        await db.close()
+        await close_pool(db)
 
 
 if __name__ == "__main__":

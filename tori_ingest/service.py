@@ -30,10 +30,11 @@ from tori_ingest.core.settings import Settings, is_loopback, mask_url
 from tori_ingest.http.app import build_app, build_probe_app
 from tori_ingest.http.context import Context
 from tori_ingest.http.events import EventHub
+from tori_ingest.http.protocol import BoundedHttpToolsProtocol
 from tori_ingest.pipeline.nlp import resolve_model
 from tori_ingest.pipeline.ocr import check_languages
 from tori_ingest.store import migrate
-from tori_ingest.store.db import create_pool
+from tori_ingest.store.db import close_pool, create_pool
 from tori_ingest.store.storage import Storage, open_storage
 from tori_ingest.worker.pool import Pool
 from tori_ingest.worker.run import run_worker
@@ -75,7 +76,7 @@ async def open_resources(
     async with db.acquire() as conn:
         problems = await migrate.check_procrastinate_api(conn)
     if problems:
-        await db.close()
+        await close_pool(db)
         raise StartupError(
             "the database schema does not match this version (" + "; ".join(problems) + "): "
             "run `tori-ingest migrate`"
@@ -106,7 +107,7 @@ async def open_resources(
             await hub.stop()
         if pool is not None:
             await asyncio.to_thread(pool.stop)
-        await db.close()
+        await close_pool(db)
 
 
 class _Server(uvicorn.Server):
@@ -210,6 +211,7 @@ def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
         log_config=None,
         access_log=True,
         ws="websockets-sansio",
+        http=BoundedHttpToolsProtocol,
         proxy_headers=True,
         timeout_graceful_shutdown=5,
         ws_ping_interval=20,

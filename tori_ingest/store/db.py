@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from pathlib import Path
@@ -76,6 +77,23 @@ async def create_pool(
         reset=_keep_session,
         **kw,
     )
+
+
+CLOSE_TIMEOUT_S = 5.0
+
+
+async def close_pool(db: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> None:  # noqa: ASYNC109
+    """Close gracefully, but never wait on a connection someone still holds: after `timeout`
+    every connection is terminated, so shutdown ends within its grace whatever is connected."""
+    try:
+        await asyncio.wait_for(db.close(), timeout)
+    except TimeoutError:
+        log.warning(
+            "database pool did not close within %.0f s; terminating its connections",
+            timeout,
+            extra={"event": "db.close_timeout"},
+        )
+        db.terminate()
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

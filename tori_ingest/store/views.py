@@ -67,54 +67,43 @@ async def list_page(
 
 
 _PAGES = """
-SELECT {what} FROM tori_results r,
+SELECT p.n, {what} FROM tori_results r,
        jsonb_array_elements(r.result -> 'pages') WITH ORDINALITY AS p(page, n)
-WHERE r.job_id = $1 ORDER BY p.n
+WHERE r.job_id = $1 AND p.n > $2 ORDER BY p.n LIMIT $3
 """
-PAGES_PER_FETCH = 50
+PAGES_PER_FETCH = 100
 
 
 async def result_stream(
     db: asyncpg.Pool, job_id: uuid.UUID, *, text: bool = False
 ) -> AsyncIterator[bytes] | None:
-    """The stored result, streamed a few pages at a time (None when purged or missing).
+    """The stored result, streamed a batch of pages at a time (None when purged or missing).
 
     JSON: everything but the pages first (a summary `curl | head` can read), then `pages`.
-    Text: the cleaned pages separated by form feeds, like pdftotext. Memory stays bounded
-    by PAGES_PER_FETCH pages, however long the document.
+    Text: the cleaned pages separated by form feeds, like pdftotext. Memory stays bounded by
+    PAGES_PER_FETCH pages, however long the document. Each batch is its own query: no
+    connection is held while the client reads, so a client that stalls or hangs up mid-body
+    (whose generator may never be closed) cannot keep a database connection.
     """
-    conn: asyncpg.Connection = await db.acquire()
-    transaction = conn.transaction(readonly=True)
-    await transaction.start()
-    try:
-        head = await conn.fetchval(
-            "SELECT (result - 'pages')::text FROM tori_results WHERE job_id = $1", job_id
-        )
-    except BaseException:
-        await transaction.rollback()
-        await db.release(conn)
-        raise
+    head = await db.fetchval(
+        "SELECT (result - 'pages')::text FROM tori_results WHERE job_id = $1", job_id
+    )
     if head is None:
-        await transaction.rollback()
-        await db.release(conn)
         return None
-    what = "p.page ->> 'text'" if text else "p.page::text"
+    query = _PAGES.format(what="p.page ->> 'text'" if text else "p.page::text")
 
     async def chunks() -> AsyncIterator[bytes]:
-        try:
-            separator = b"\f" if text else b","
-            if not text:
-                yield head[:-1].encode() + (b',"pages":[' if head != "{}" else b'"pages":[')
-            first = True
-            cursor = conn.cursor(_PAGES.format(what=what), job_id, prefetch=PAGES_PER_FETCH)
-            async for record in cursor:
-                yield (b"" if first else separator) + (record[0] or "").encode()
-                first = False
-            if not text:
-                yield b"]}"
-        finally:
-            await transaction.rollback()
-            await db.release(conn)
+        separator = b"\f" if text else b","
+        if not text:
+            yield head[:-1].encode() + (b',"pages":[' if head != "{}" else b'"pages":[')
+        last = 0
+        while batch := await db.fetch(query, job_id, last, PAGES_PER_FETCH):
+            yield (separator if last else b"") + separator.join(
+                (page or "").encode() for _, page in batch
+            )
+            last = batch[-1][0]
+        if not text:
+            yield b"]}"
 
     return chunks()
 
