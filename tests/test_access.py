@@ -99,7 +99,11 @@ async def test_tickets_read_one_job_and_nothing_else(owned: Api) -> None:
         ("GET", f"/jobs/{other['job_id']}", ticket),  # nor read another job
         ("GET", path, ticket[:-2] + ("AA" if not ticket.endswith("AA") else "BB")),  # tampered
         ("GET", path, other["ticket"]),  # another job's ticket
-        ("GET", path, Tickets(settings()).issue(job["job_id"], now=time.time() - 7200)),  # expired
+        (
+            "GET",
+            path,
+            Tickets(settings()).issue(job["job_id"], "app", now=time.time() - 7200),
+        ),  # expired
     ]
     for method, url, t in refused:
         r = await owned.request(method, url, params={"ticket": t})
@@ -126,9 +130,22 @@ def test_unset_secret_key_is_derived_from_the_tokens() -> None:
         Tickets(Settings.load({"TORI_API_TOKENS": TOKENS})),
     )
     job = uuid.uuid4()
-    assert two.job_of(one.issue(job)) == str(job)  # copies with the same tokens agree
+    ticket = one.issue(job, "app")
+    assert ticket is not None and two.job_of(ticket) == str(job)  # copies agree
     rotated = Tickets(Settings.load({"TORI_API_TOKENS": "app:new-secret"}))
-    assert rotated.job_of(one.issue(job)) is None
+    assert rotated.job_of(ticket) is None
+
+
+def test_a_ticket_ends_with_its_token_whatever_the_key() -> None:
+    """Rotating the creating token's secret, or removing its name, ends its tickets even
+    with a fixed TORI_SECRET_KEY; another token's rotation does not."""
+    job = uuid.uuid4()
+    ticket = Tickets(settings()).issue(job, "app")
+    assert ticket is not None and Tickets(settings()).job_of(ticket) == str(job)
+    others_rotated = "app:app-secret-1,ops:ops-new,root:root-secret-3"
+    assert Tickets(settings(TORI_API_TOKENS=others_rotated)).job_of(ticket) == str(job)
+    for tokens in ("app:app-secret-9,ops:ops-secret-2", "ops:ops-secret-2,root:root-secret-3"):
+        assert Tickets(settings(TORI_API_TOKENS=tokens)).job_of(ticket) is None
 
 
 async def test_rate_limit_is_shared_by_copies(api_client: ApiClient) -> None:

@@ -26,14 +26,13 @@ from websockets.sync.client import connect
 
 from tori_ingest.core.dashboard import MAX_BATCH_EVENTS
 from tori_ingest.core.models import JobEvent
-from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import Status
 from tori_ingest.http import ui
 from tori_ingest.http.events import EventHub
 from tori_ingest.http.feed import FLUSH_S, OUTBOX_KEY, DashboardFeed
-from tori_ingest.http.session import COOKIE, TTL_S, Sessions
+from tori_ingest.http.session import COOKIE
 
-from .conftest import Api, ApiClient, Server, StartServer, wait_for, ws_url
+from .conftest import Api, ApiClient, Server, StartServer, execute, wait_for, ws_url
 from .pdfs import make_pdf, prose_pdf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,24 +85,42 @@ async def test_login_trades_the_token_for_an_http_only_session(secured: Api) -> 
     assert out.status_code == 200 and "max-age=0" in out.headers["set-cookie"].lower()
 
 
-async def test_a_tampered_or_expired_session_is_refused(secured: Api) -> None:
-    sessions = Sessions(Settings.load({"TORI_API_TOKENS": TOKENS["TORI_API_TOKENS"]}))
-    good = sessions.issue("ops")
-    payload, mac = good.split(".")
-    for cookie in (
-        sessions.issue("ops", now=time.time() - TTL_S - 5),
-        f"{payload[:-2]}AA.{mac}",
-        sessions.issue("nobody"),  # signed, but no such token name (any more)
-        "garbage",
-    ):
-        r = await secured.get("/ui/state", headers={"Cookie": f"{COOKIE}={cookie}"})
-        assert r.status_code == 401, cookie
-    ok = await secured.get("/ui/state", headers={"Cookie": f"{COOKIE}={good}"})
+async def test_a_tampered_expired_or_ended_session_is_refused(
+    secured: Api, api_client: ApiClient, db_url: str
+) -> None:
+    async def login() -> dict[str, str]:
+        r = await secured.post("/ui/login", json={"token": "ops-secret"})
+        secured.cookies.clear()
+        return {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+
+    one, two = await login(), await login()
+    assert one != two  # two logins, two sessions (the same second included)
+    cookie = one["Cookie"].split("=", 1)[1]
+    for bad in (cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB"), "garbage"):
+        r = await secured.get("/ui/state", headers={"Cookie": f"{COOKIE}={bad}"})
+        assert r.status_code == 401, bad
+    ok = await secured.get("/ui/state", headers=one)
     assert ok.status_code == 200 and ok.json()["viewer"] == {
         "name": "ops",
         "admin": True,
         "auth": True,
     }
+    # Logout ends the session on the server: the old cookie no longer reads or writes.
+    assert (await secured.post("/ui/logout", headers=one)).status_code == 200
+    assert (await secured.get("/ui/state", headers=one)).status_code == 401
+    assert (await secured.get("/ui/state", headers=two)).status_code == 200
+    # Expired: the row's expiry has passed.
+    await execute(db_url, "UPDATE tori_sessions SET expires_at = now() - interval '1 second'")
+    assert (await secured.get("/ui/state", headers=two)).status_code == 401
+    # Rotating a token's secret ends its sessions, even with a fixed TORI_SECRET_KEY.
+    env = {**TOKENS, "TORI_SECRET_KEY": "fixed-key"}
+    async with api_client(**env) as before:
+        r = await before.post("/ui/login", json={"token": "app-secret"})
+        session = {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+    rotated = {**env, "TORI_API_TOKENS": "ops:ops-secret, app:app-secret-2"}
+    async with api_client(**env) as same, api_client(**rotated) as after:
+        assert (await same.get("/ui/state", headers=session)).status_code == 200
+        assert (await after.get("/ui/state", headers=session)).status_code == 401
 
 
 async def test_the_page_loads_nothing_from_another_host(secured: Api) -> None:

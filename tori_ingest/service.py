@@ -167,7 +167,11 @@ async def serve(settings: Settings, url: str, *, sock: socket.socket, worker: bo
     host, port = sock.getsockname()[:2]
     async with open_resources(settings, url, with_pool=worker, with_events=True) as res:
         local_only = not settings.api_tokens and is_loopback(host)
-        server = _Server(_uvicorn_config(build_app(res.http(local_only)), host, port))
+        server = _Server(
+            _uvicorn_config(
+                build_app(res.http(local_only)), host, port, settings.forwarded_allow_ips
+            )
+        )
         running = [asyncio.create_task(server.serve(sockets=[sock]), name="http")]
         if worker:
             running.append(asyncio.create_task(run_worker(res.worker(), url), name="worker"))
@@ -193,7 +197,10 @@ async def work(settings: Settings, url: str) -> None:
         if settings.tori_metrics_port:  # /metrics, /healthz, /readyz of a worker-only copy
             probes = _Server(
                 _uvicorn_config(
-                    build_probe_app(res.http()), settings.tori_host, settings.tori_metrics_port
+                    build_probe_app(res.http()),
+                    settings.tori_host,
+                    settings.tori_metrics_port,
+                    settings.forwarded_allow_ips,
                 )
             )
             running.append(asyncio.create_task(probes.serve(), name="probes"))
@@ -202,7 +209,8 @@ async def work(settings: Settings, url: str) -> None:
         )
 
 
-def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
+def _uvicorn_config(app: object, host: str, port: int, proxies: str | None) -> uvicorn.Config:
+    """`proxies` (FORWARDED_ALLOW_IPS): the only peers whose X-Forwarded-For/-Proto count."""
     return uvicorn.Config(
         app,
         host=host,
@@ -212,7 +220,8 @@ def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
         access_log=True,
         ws="websockets-sansio",
         http=BoundedHttpToolsProtocol,
-        proxy_headers=True,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or "",
         timeout_graceful_shutdown=5,
         ws_ping_interval=20,
         ws_ping_timeout=20,

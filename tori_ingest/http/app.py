@@ -243,7 +243,7 @@ def _starlette(
     auth = bool(context.settings.api_tokens)
     middleware = [
         *middleware,
-        Middleware(Auth, settings=context.settings, local_only=context.local_only),
+        Middleware(Auth, settings=context.settings, db=context.db, local_only=context.local_only),
         Middleware(RateLimit, settings=context.settings, db=context.db),
     ]
     handlers: dict[Any, Any] = {ToriError: tori_error_handler, HTTPException: http_error_handler}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import struct
 import time
@@ -24,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import asyncpg
 from starlette.datastructures import QueryParams
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -34,11 +36,12 @@ from tori_ingest.http.middleware import error_response
 from tori_ingest.http.session import (
     CSRF_HEADER,
     Sessions,
+    TokenKeys,
     cookie_of,
     match_token,
     same_origin,
-    secret_key,
 )
+from tori_ingest.store import limits as counters
 
 # No token needed: probes, the API's own description, the dashboard's page and its login (no
 # data in any of them: the page's data comes from /ui/state, which needs a token or a session).
@@ -47,7 +50,9 @@ OPEN_PATHS = frozenset(
 )
 OPEN_PREFIXES = ("/docs/static/", "/ui/static/")
 CLOSE_UNAUTHORIZED = 4401
-_TICKET_CONTEXT = b"tori-ingest ticket v1\x00"
+_TICKET_CONTEXT = b"tori-ingest ticket v2\x00"
+MAX_NAME_BYTES = 200
+MAX_BLOCKED = 10_000  # addresses remembered as over the failed-authentication limit
 _TICKET_READS = re.compile(r"^/jobs/([0-9a-fA-F-]{36})(/result|/file)?$")
 _TICKET_SOCKET = re.compile(r"^/ws/jobs/([0-9a-fA-F-]{36})$")
 
@@ -78,16 +83,25 @@ def principal(conn: HTTPConnection) -> Principal:
 
 
 class Tickets:
-    """Sign and check job tickets: every copy with the same key accepts the others'."""
+    """Sign and check job tickets: every copy with the same tokens (and key) accepts the
+    others'. A ticket is signed with a key of the token name that created the job
+    (`TokenKeys`), so removing that name or rotating its secrets ends its tickets."""
 
     def __init__(self, settings: Settings) -> None:
-        self._key = secret_key(settings)  # same on every copy
+        self.keys = TokenKeys(settings)
         self.ttl = settings.tori_ticket_ttl_s
 
-    def issue(self, job_id: uuid.UUID | str, now: float | None = None) -> str:
+    def issue(
+        self, job_id: uuid.UUID | str, owner: str | None, now: float | None = None
+    ) -> str | None:
+        """None when no current token has the owner's name (a job created with auth off)."""
+        keys = self.keys.of(owner or "")
+        if not keys:
+            return None
+        assert owner is not None
         expires = int((time.time() if now is None else now) + self.ttl)
-        payload = uuid.UUID(str(job_id)).bytes + struct.pack(">I", expires)
-        return base64.urlsafe_b64encode(payload + self._mac(payload)).rstrip(b"=").decode()
+        payload = uuid.UUID(str(job_id)).bytes + struct.pack(">I", expires) + owner.encode()
+        return base64.urlsafe_b64encode(payload + _mac(keys[0], payload)).rstrip(b"=").decode()
 
     def job_of(self, ticket: str) -> str | None:
         """The job a valid, unexpired ticket reads; None for anything else."""
@@ -95,16 +109,18 @@ class Tickets:
             raw = base64.urlsafe_b64decode(ticket + "=" * (-len(ticket) % 4))
         except (ValueError, TypeError):
             return None
-        if len(raw) != 36:
+        if len(raw) < 37 or len(raw) > 36 + MAX_NAME_BYTES:
             return None
-        payload, mac = raw[:20], raw[20:]
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        payload, mac = raw[:-16], raw[-16:]
+        owner = payload[20:].decode(errors="replace")
+        if not any(hmac.compare_digest(mac, _mac(k, payload)) for k in self.keys.of(owner)):
             return None
-        (expires,) = struct.unpack(">I", payload[16:])
+        (expires,) = struct.unpack(">I", payload[16:20])
         return str(uuid.UUID(bytes=payload[:16])) if expires >= time.time() else None
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, _TICKET_CONTEXT + payload, hashlib.sha256).digest()[:16]
+
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, _TICKET_CONTEXT + payload, hashlib.sha256).digest()[:16]
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -126,12 +142,17 @@ def _ticket_allows(scope: Scope, job_id: str) -> bool:
 class Auth:
     """Pure-ASGI: puts a `Principal` in `scope["state"]`, or answers 401 (WebSocket: 4401)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, local_only: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, db: asyncpg.Pool, local_only: bool = False
+    ) -> None:
         self.app = app
         self.tokens = [(s.encode(), n) for s, n in settings.named_tokens.items()]
         self.admins = settings.admin_names
         self.tickets = Tickets(settings)
-        self.sessions = Sessions(settings)
+        self.sessions = Sessions(settings, db)
+        self.db = db
+        self.limit = settings.rate_limit
+        self._blocked: dict[str, float] = {}  # client address → monotonic time it is let in
         self.cors = frozenset(settings.cors_origins)
         self.local_only = local_only and not self.tokens
 
@@ -139,10 +160,20 @@ class Auth:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        principal, problem = self._principal(scope)
+        address = (scope.get("client") or ("unknown", 0))[0]
+        if self._blocked.get(address, 0.0) > time.monotonic():
+            principal, problem = None, "too many failed authentications from this address"
+            retry = self._blocked[address] - time.monotonic()
+        else:
+            principal, problem = await self._principal(scope)
+            retry = await self._failed(address) if principal is None else 0.0
         if principal is not None:
             scope.setdefault("state", {})["principal"] = principal
             await self.app(scope, receive, send)
+            return
+        if retry and scope["type"] == "http":
+            headers = {"Retry-After": str(max(1, math.ceil(retry)))}
+            await error_response(ErrorCode.RATE_LIMITED, problem, headers)(scope, receive, send)
             return
         if scope["type"] == "websocket":  # accept, then close with a code the client can read
             await receive()
@@ -152,7 +183,7 @@ class Auth:
         headers = {"WWW-Authenticate": 'Bearer realm="tori-ingest"'}
         await error_response(ErrorCode.UNAUTHORIZED, problem, headers)(scope, receive, send)
 
-    def _principal(self, scope: Scope) -> tuple[Principal | None, str]:
+    async def _principal(self, scope: Scope) -> tuple[Principal | None, str]:
         if not self.tokens:
             return self._local(scope)
         path = scope["path"]
@@ -164,8 +195,9 @@ class Auth:
             token = ""
         if not token and scope["type"] == "websocket":
             token = query.get("token", "")
+        token = token.strip()
         if token:
-            name = self._match(token.strip().encode())
+            name = self._match(token.encode())
             if name is None:
                 return None, "invalid bearer token"
             return Principal(name=name, admin=name in self.admins), ""
@@ -179,15 +211,32 @@ class Auth:
             return Principal(name=None, ticket_job=job_id), ""
         cookie = cookie_of(scope.get("headers", []))
         if cookie:
-            return self._session(scope, cookie)
+            return await self._session(scope, cookie)
         return None, "missing bearer token or ticket"
+
+    async def _failed(self, address: str) -> float:
+        """Count a failed authentication of `address` (with TORI_RATE_LIMIT on, across copies):
+        past the limit it is refused, here without asking the database, until the window
+        ends. Returns the seconds until then, 0 while under the limit."""
+        if self.limit is None:
+            return 0.0
+        count, window = self.limit
+        now = time.time()
+        start = math.floor(now / window) * window
+        if await counters.hit(self.db, f"auth-failures:{address}", start) <= count:
+            return 0.0
+        wait = start + window - now
+        if len(self._blocked) > MAX_BLOCKED:
+            self._blocked = {a: t for a, t in self._blocked.items() if t > time.monotonic()}
+        self._blocked[address] = time.monotonic() + wait
+        return wait
 
     def _match(self, token: bytes) -> str | None:
         return match_token(self.tokens, token)
 
-    def _session(self, scope: Scope, cookie: str) -> tuple[Principal | None, str]:
+    async def _session(self, scope: Scope, cookie: str) -> tuple[Principal | None, str]:
         """The dashboard's cookie (`http.session`): its token name, if used from the page."""
-        name = self.sessions.name_of(cookie)
+        name = await self.sessions.name_of(cookie)
         if name is None:
             return None, "the session has expired: log in again"
         if scope["type"] == "websocket":

@@ -1,5 +1,7 @@
-"""Rate limits per caller shared by every copy (`TORI_RATE_LIMIT`), and admission control for
-back-fills (bulk submits wait while the bulk backlog is over `TORI_BULK_BACKLOG_MAX`).
+"""Rate limits per caller shared by every copy (`TORI_RATE_LIMIT`), and admission control:
+bulk submits wait while the bulk backlog is over `TORI_BULK_BACKLOG_MAX`, and one token's
+interactive submits while its own queued interactive jobs are over
+`TORI_INTERACTIVE_BACKLOG_MAX` (so `"priority": "interactive"` is no way around the first).
 
 Postgres is the shared state: one fixed-window counter per (caller, window), bumped with an
 upsert, so two copies count the same requests. Probes are never limited.
@@ -16,16 +18,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tori_ingest.core.errors import Refused
 from tori_ingest.core.settings import Settings
-from tori_ingest.core.vocab import ErrorCode, Lane, Status
+from tori_ingest.core.vocab import ErrorCode, Lane
 from tori_ingest.http.auth import principal
 from tori_ingest.http.middleware import error_response
+from tori_ingest.store import limits as counters
 
-_HIT = """
-INSERT INTO tori_rate_limits (bucket, window_start, hits)
-VALUES ($1, to_timestamp($2), 1)
-ON CONFLICT (bucket, window_start) DO UPDATE SET hits = tori_rate_limits.hits + 1
-RETURNING hits
-"""
 _EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 BACKLOG_CACHE_S = 5.0
 
@@ -40,7 +37,7 @@ async def hit(db: asyncpg.Pool, bucket: str, limit: int, window: int) -> None:
     """Count one request of `bucket`; RateLimited when it is over `limit` in this window."""
     now = time.time()
     start = math.floor(now / window) * window
-    hits = await db.fetchval(_HIT, bucket, start)
+    hits = await counters.hit(db, bucket, start)
     if hits > limit:
         retry_after = max(1, math.ceil(start + window - now))
         raise RateLimited(f"more than {limit} requests in {window} s; retry later", retry_after)
@@ -77,24 +74,32 @@ def principal_of(scope: Scope) -> str:
 
 
 class Admission:
-    """Bulk submits are refused (429, Retry-After) while the bulk backlog is over the cap;
-    interactive uploads always go through. The backlog count is cached a few seconds."""
+    """Submits are refused (429, Retry-After) while the backlog they would join is full: the
+    bulk lane's (all callers), or this caller's own interactive jobs. Counted in jobs, not
+    requests; the bulk count is cached a few seconds."""
 
     def __init__(self, settings: Settings) -> None:
-        self.cap = settings.tori_bulk_backlog_max
+        self.bulk_cap = settings.tori_bulk_backlog_max
+        self.interactive_cap = settings.tori_interactive_backlog_max
         self._count, self._at = 0, 0.0
 
-    async def check(self, db: asyncpg.Pool, lane: Lane) -> None:
-        if lane is not Lane.BULK:
-            return
-        if time.monotonic() - self._at > BACKLOG_CACHE_S:
-            self._count = await db.fetchval(
-                "SELECT count(*) FROM tori_jobs WHERE lane = $1 AND status = $2",
-                Lane.BULK,
-                Status.QUEUED,
+    async def check(self, db: asyncpg.Pool, lane: Lane, jobs: int, owner: str | None) -> None:
+        cap = self.bulk_cap if lane is Lane.BULK else self.interactive_cap
+        if jobs > cap:
+            raise Refused(
+                ErrorCode.BAD_REQUEST,
+                f"{jobs} {lane} jobs in one request: more than its backlog may hold ({cap})",
             )
-            self._at = time.monotonic()
-        if self._count >= self.cap:
-            message = f"the bulk backlog is full ({self._count} queued); retry later"
-            raise RateLimited(message, retry_after=60)
-        self._count += 1  # counted until the next read: the cap holds between reads too
+        if lane is Lane.BULK:
+            if time.monotonic() - self._at > BACKLOG_CACHE_S:
+                self._count = await counters.queued(db, Lane.BULK, None, cap + 1)
+                self._at = time.monotonic()
+            queued = self._count
+        else:
+            queued = await counters.queued(db, Lane.INTERACTIVE, owner, cap + 1)
+        if queued + jobs > cap:
+            whose = "the bulk backlog" if lane is Lane.BULK else "your interactive backlog"
+            message = f"{whose} is full ({queued} queued, at most {cap}); retry later"
+            raise RateLimited(message, retry_after=60 if lane is Lane.BULK else 10)
+        if lane is Lane.BULK:
+            self._count += jobs  # counted until the next read: the cap holds between reads too

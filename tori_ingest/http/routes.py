@@ -118,7 +118,12 @@ async def create_jobs(request: Request) -> Response:
         lane, password = body.priority, _text_field(body.password, "password")
         owner_ref = _text_field(body.owner_ref, "owner_ref")
         ocr = body.ocr
-        await c.admission.check(c.db, body.priority)
+        await c.admission.check(
+            c.db,
+            body.priority,
+            len(body.paths or ()) + (body.path is not None),
+            principal(request).name,
+        )
         # every check that can refuse comes before the copy: nothing to undo after it
         found = await reference.collect(c.imports, body, c.settings.max_upload_bytes, c.storage)
         incoming = [Incoming(f.filename, f.sha256, f.size, f.temp) for f in found]
@@ -141,7 +146,7 @@ async def create_jobs(request: Request) -> Response:
             owner_ref = _text_field(form.fields.get("owner_ref"), "owner_ref")
             ocr = _ocr_mode(form.fields.get("ocr"))
             callback_url = callbacks.callback_for(c.settings, form.fields.get("callback_url"))
-            await c.admission.check(c.db, lane)
+            await c.admission.check(c.db, lane, len(incoming), principal(request).name)
         except BaseException:
             await form.discard()
             raise
@@ -272,7 +277,7 @@ def _accepted(outcome: intake.Outcome, tickets: Tickets | None) -> Response:
             metrics.JOBS_CREATED.labels(lane=r["lane"], deduplicated=str(r["deduplicated"])).inc()
     body = []
     for r in outcome.rows:
-        ticket = tickets.issue(r["id"]) if tickets is not None else None
+        ticket = tickets.issue(r["id"], r["owner"]) if tickets is not None else None
         links = Links.of(r["id"])
         if ticket:
             links = links.model_copy(update={"ws": f"{links.ws}?ticket={ticket}"})

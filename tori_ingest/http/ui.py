@@ -30,13 +30,14 @@ from tori_ingest.core.dashboard import (
     Vocabulary,
 )
 from tori_ingest.core.errors import Refused
+from tori_ingest.core.settings import is_loopback
 from tori_ingest.core.vocab import ErrorCode, Lane, Status
 from tori_ingest.http import routes
 from tori_ingest.http.auth import principal
 from tori_ingest.http.context import ctx
 from tori_ingest.http.middleware import JSON
 from tori_ingest.http.openapi import Endpoint, Op, Raw
-from tori_ingest.http.session import COOKIE, TTL_S, Sessions, match_token
+from tori_ingest.http.session import COOKIE, TTL_S, Sessions, cookie_of, match_token
 from tori_ingest.store import copies, dashboard, views
 
 STATIC = Path(__file__).parent / "static"
@@ -104,16 +105,18 @@ async def login(request: Request) -> Response:
     if not settings.api_tokens:
         return JSON(Viewer(name=None, admin=True, auth=False))
     tokens = [(s.encode(), n) for s, n in settings.named_tokens.items()]
-    name = match_token(tokens, body.token.strip().encode())
+    token = body.token.strip().encode()
+    name = match_token(tokens, token)
     if name is None:
         raise Refused(ErrorCode.UNAUTHORIZED, "invalid token")
     response = JSON(Viewer(name=name, admin=name in settings.admin_names, auth=True))
     response.set_cookie(
         COOKIE,
-        Sessions(settings).issue(name),
+        await Sessions(settings, ctx(request).db).open(name, token),
         max_age=TTL_S,
         path="/",
-        secure=request.url.scheme == "https",
+        # Plain http only to this machine itself: behind a TLS proxy uvicorn may see http.
+        secure=request.url.scheme == "https" or not is_loopback(request.url.hostname or ""),
         httponly=True,
         samesite="strict",
     )
@@ -121,7 +124,11 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Ends the session on the server (every copy), not only in this browser."""
     auth = bool(ctx(request).settings.api_tokens)
+    cookie = cookie_of(request.scope.get("headers", []))
+    if auth and cookie:
+        await Sessions(ctx(request).settings, ctx(request).db).end(cookie)
     response = JSON(Viewer(name=None, admin=not auth, auth=auth))
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response

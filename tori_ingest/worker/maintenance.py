@@ -18,7 +18,7 @@ import asyncpg
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 
-from tori_ingest.store import files, jobs
+from tori_ingest.store import files, jobs, limits, sessions
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.store.storage import Storage
 
@@ -31,6 +31,7 @@ QUEUE_ROWS_MAX_AGE_HOURS = 1  # our own table is the record; the queue's finishe
 # heartbeat as soon as it starts shutting down, so a worker inside its TORI_SHUTDOWN_GRACE_S is
 # silent too: the threshold is the grace plus STALLED_MARGIN_S, never less.
 HEARTBEAT_S = 2.0
+RATE_WINDOWS_KEPT = timedelta(days=1)  # longer than any TORI_RATE_LIMIT window
 STALLED_MARGIN_S = 10.0
 RECOVERY_EVERY_S = 5.0
 # Orphaned rows (active, but no live queue entry) are re-queued when two checks in a row,
@@ -50,6 +51,8 @@ async def purge(db: asyncpg.Pool, storage: Storage, days: int) -> dict[str, int]
     """Purge everything due; returns counts (for logs and tests)."""
     age = timedelta(days=days)
     counts = {"jobs": 0, "files": 0, "idempotency_keys": 0, "temp_files": 0}
+    counts["rate_limit_windows"] = await limits.purge(db, RATE_WINDOWS_KEPT)
+    counts["sessions"] = await sessions.purge_expired(db)
     while True:
         async with db.acquire() as conn, conn.transaction():
             due = await conn.fetch(_DUE, age, BATCH)
