@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -31,24 +32,44 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "color_message",
 }
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
-# Secrets that can ride in a URL (a WebSocket's ?token=, a browser's ?ticket=, a DSN's password)
-_SECRET_IN_URL = re.compile(r"(?i)([?&;](?:token|ticket|password|secret)=)[^&\s\"';]+")
+# Secrets that can ride in a URL (a WebSocket's ?token=, a browser's ?ticket=, a DSN's
+# password): matched by the parameter's decoded name, so `?tick%65t=` is caught too.
+_SECRET_NAMES = frozenset(
+    {"token", "ticket", "password", "secret", "api_key", "apikey", "key", "access_token", "sig"}
+)
+_QUERY_PARAM = re.compile(r"([?&;])([^=&\s\"';?]+)=([^&\s\"';]*)")
+# Headers that carry credentials, as websockets and uvicorn log them at DEBUG ("< cookie: …").
+_SECRET_HEADER = re.compile(
+    r"(?im)\b(authorization|proxy-authorization|cookie|set-cookie|x-tori-ticket)"
+    r"(\s*[:=]\s*|'\s*,\s*[b]?')[^\r\n'\"]*"
+)
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',]+")
 
 
 def redact(text: str) -> str:
-    """`?token=abc` → `?token=***` (and ticket, password, secret)."""
-    return _SECRET_IN_URL.sub(r"\1***", text)
+    """`?token=abc` → `?token=***` (ticket, password, secret, key… by decoded name), and the
+    values of credential headers and bearer tokens → `***`."""
+
+    def param(m: re.Match[str]) -> str:
+        name = unquote_plus(m.group(2)).strip().lower()
+        return f"{m.group(1)}{m.group(2)}=***" if name in _SECRET_NAMES else m.group(0)
+
+    text = _QUERY_PARAM.sub(param, text)
+    text = _SECRET_HEADER.sub(r"\1\2***", text)
+    return _BEARER.sub(r"\1 ***", text)
 
 
 class RedactSecrets(logging.Filter):
-    """On every record (uvicorn's access and WebSocket lines included): no secret in a URL
-    reaches a log line."""
+    """On every record (uvicorn's access and WebSocket lines, websockets' DEBUG handshake
+    headers included), at every level: no credential reaches a log line. The message is
+    formatted first, so a header name and its value in separate arguments are seen together."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: leave it to the formatter
+            return True
+        record.msg, record.args = redact(message), ()
         return True
 
 

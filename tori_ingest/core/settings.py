@@ -106,6 +106,16 @@ class Settings(BaseSettings):
     tori_bulk_backlog_max: int = Field(
         200_000, ge=1, description="queued bulk jobs beyond which bulk submits get 429"
     )
+    tori_interactive_backlog_max: int = Field(
+        1000, ge=1, description="queued interactive jobs per token beyond which its submits get 429"
+    )
+    tori_ws_per_caller: int = Field(
+        50, ge=1, description="open WebSockets per token, ticket or client address, per copy"
+    )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="proxies whose X-Forwarded-For/-Proto are trusted (uvicorn's); unset: none",
+    )
     tori_cors_origins: str = Field("", description="comma-separated allowed origins")
     tori_auto_migrate: bool | None = Field(
         None, description="migrate at start; unset: on for the embedded database only"
@@ -137,6 +147,21 @@ class Settings(BaseSettings):
         if isinstance(data, dict) and "tori_log_level" in data:
             data = {**data, "tori_log_level": str(data["tori_log_level"]).upper()}
         return data
+
+    @model_validator(mode="after")
+    def _tokens(self) -> Settings:
+        """A token list with an empty secret or name would let a blank credential in (an
+        unset variable in `app:${SECRET}` does this): refused, naming the entry, never its
+        secret."""
+        for i, item in enumerate(self.api_tokens, 1):
+            name, sep, secret = item.partition(":")
+            name, secret = (name.strip(), secret.strip()) if sep else ("default", name.strip())
+            if not secret or not name:
+                what = f"token {name!r}" if name else f"entry {i}"
+                raise ValueError(
+                    f"TORI_API_TOKENS: {what} has an empty {'secret' if name else 'name'}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _webhooks(self) -> Settings:
@@ -273,11 +298,11 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name == "database_url" and value is not None:
                 value = mask_url(value.get_secret_value())
+            elif name.endswith("_url") and isinstance(value, str):  # storage, import, endpoint…
+                value = mask_url(value)
             elif name == "tori_api_tokens" and value is not None:
                 names = ", ".join(self.named_tokens.values())
                 value = f"<{len(self.api_tokens)} token(s): {names}>"
-            elif name == "tori_webhook_url" and value is not None:
-                value = mask_url(value)
             elif isinstance(value, SecretStr):  # tori_secret_key, tori_webhook_secret
                 value = "<set>"
             elif isinstance(value, Path):
@@ -328,17 +353,16 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-_SECRET_PARAMS = frozenset({"password", "sslpassword", "token", "ticket", "secret"})
-
-
 def mask_url(url: str) -> str:
-    """Hide the password of a URL (in the netloc and in `?password=`) for logs and `config`."""
-    parts = urlsplit(url)
+    """A URL for logs and `config`: scheme, host, port and path, but neither the userinfo nor
+    any query value or fragment (a key may sit in `user:pass@`, `?api_key=`, `?X-Amz-…=`,
+    `#token=`; no list of names catches them all)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparseable (bad IPv6 brackets): show nothing rather than the secret
+        return "***"
     netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = urlencode(
-        [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query)],
-        safe="*",
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query)], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query, fragment=parts.fragment and "***"))

@@ -25,6 +25,7 @@ from tori_ingest.store import limits as counters
 
 _EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 BACKLOG_CACHE_S = 5.0
+CLOSE_RATE_LIMITED = 1013  # "try again later": a WebSocket's 429
 
 
 class RateLimited(Refused):
@@ -51,13 +52,19 @@ class RateLimit:
         self.limit = settings.rate_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.limit is None or scope["type"] != "http" or scope["path"] in _EXEMPT:
+        kind = scope["type"]
+        if self.limit is None or kind not in ("http", "websocket") or scope["path"] in _EXEMPT:
             await self.app(scope, receive, send)
             return
         who = principal_of(scope)
         try:
-            await hit(self.db, who, *self.limit)
+            await hit(self.db, who, *self.limit)  # a WebSocket opened counts as a request
         except RateLimited as exc:
+            if kind == "websocket":
+                await receive()
+                await send({"type": "websocket.accept"})
+                await send({"type": "websocket.close", "code": CLOSE_RATE_LIMITED})
+                return
             headers = {"Retry-After": str(exc.retry_after)}
             await error_response(exc.code, exc.message, headers)(scope, receive, send)
             return

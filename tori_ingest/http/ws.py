@@ -38,6 +38,7 @@ MAX_PENDING_ERRORS = 50
 MAX_BAD_MESSAGES = 100  # protocol errors one connection may cause, read or not
 MAX_CONNECTIONS = 2000
 _open_connections = 0
+_per_caller: dict[str, int] = {}  # open sockets per caller (`caller_key`), this copy
 
 
 class Abuse(Exception):
@@ -231,20 +232,35 @@ async def _close(ws: WebSocket, code: int) -> None:
             await ws.close(code=code)
 
 
+def caller_key(ws: WebSocket) -> str:
+    """Whose sockets these are: the token name or ticket, else (auth off) the client address."""
+    who = principal(ws)
+    if who.name is not None or who.ticket_job is not None:
+        return who.bucket
+    return f"address:{(ws.client or ('unknown', 0))[0]}"
+
+
 @contextlib.asynccontextmanager
 async def _admitted(ws: WebSocket) -> AsyncIterator[bool]:
-    """Count this connection against MAX_CONNECTIONS; False (and closed 1013) when full."""
+    """Count this connection against MAX_CONNECTIONS and against its caller's share
+    (TORI_WS_PER_CALLER), so one caller cannot hold every slot; False (closed 1013) when
+    either is full."""
     global _open_connections
-    if _open_connections >= MAX_CONNECTIONS:
+    key, per_caller = caller_key(ws), ws.app.state.ctx.settings.tori_ws_per_caller
+    if _open_connections >= MAX_CONNECTIONS or _per_caller.get(key, 0) >= per_caller:
         await ws.accept()
         await _close(ws, CLOSE_TRY_LATER)
         yield False
         return
     _open_connections += 1
+    _per_caller[key] = _per_caller.get(key, 0) + 1
     try:
         yield True
     finally:
         _open_connections -= 1
+        _per_caller[key] -= 1
+        if not _per_caller[key]:
+            del _per_caller[key]
 
 
 async def ws_many(ws: WebSocket) -> None:

@@ -86,17 +86,21 @@ def open_file(root: Path, relative: str, max_bytes: int) -> IO[bytes]:
         }.get(exc.errno or 0, "cannot be opened")
         message = f"{relative!r} {reason} under the import directory"
         raise Refused(ErrorCode.BAD_REQUEST, message) from None
-    source = os.fdopen(fd, "rb")
-    try:
-        info = os.fstat(source.fileno())
+    try:  # checked on the fd before wrapping it: fdopen of a directory raises, fd still open
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise Refused(ErrorCode.BAD_REQUEST, f"{relative!r} is not a regular file")
         _check_size(relative, info.st_size, max_bytes)
-        os.set_blocking(source.fileno(), True)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except OSError as exc:  # a file's trouble, never to be read as the database's
+        os.close(fd)
+        raise Refused(
+            ErrorCode.BAD_REQUEST, f"{relative!r} cannot be read: {exc.strerror}"
+        ) from None
     except BaseException:
-        source.close()
+        os.close(fd)
         raise
-    return source
 
 
 def _check_size(relative: str, size: int, max_bytes: int) -> None:
@@ -140,7 +144,14 @@ class Imports:
         assert self.root is not None
         source = await asyncio.to_thread(open_file, self.root, relative, max_bytes)
         try:
-            while chunk := await asyncio.to_thread(source.read, READ_CHUNK):
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(source.read, READ_CHUNK)
+                except OSError as exc:  # the file's trouble (EIO…), not the database's
+                    message = f"{relative!r} cannot be read: {exc.strerror}"
+                    raise Refused(ErrorCode.BAD_REQUEST, message) from None
+                if not chunk:
+                    break
                 yield chunk
         finally:
             source.close()

@@ -1,0 +1,227 @@
+"""What a caller may hold and learn (security review, issue #26): empty secrets, sessions,
+WebSocket slots, failed logins, admission, proxies, by-reference directories, log redaction.
+
+In-process API on a real Postgres where the behaviour is the app's; a real `serve` where
+uvicorn takes part (WebSockets, X-Forwarded-For, log lines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from tori_ingest.core.settings import Settings, SettingsError
+from tori_ingest.store import limits
+from tori_ingest.store.db import create_pool
+from tori_ingest.worker import maintenance
+
+from .conftest import ApiClient, StartServer, execute, fetchval, job_count, ws_url
+from .pdfs import prose_pdf
+
+A, B = {"Authorization": "Bearer sa"}, {"Authorization": "Bearer sb"}
+
+
+# --- 3. an empty secret ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tokens", ["app:s1,ops:", "app:s1, ops: ", "app:s1,:s2", "app:s1,ops:s2,", " :s3"]
+)
+def test_a_token_list_with_an_empty_secret_or_name_is_refused(tokens: str) -> None:
+    if tokens.endswith(","):  # a trailing comma is only an empty entry: fine
+        assert Settings.load({"TORI_API_TOKENS": tokens}).api_tokens == ["app:s1", "ops:s2"]
+        return
+    with pytest.raises(SettingsError) as refused:
+        Settings.load({"TORI_API_TOKENS": tokens})
+    assert "TORI_API_TOKENS" in str(refused.value) and "s1" not in str(refused.value)
+
+
+def test_serve_with_an_empty_secret_stops_with_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TORI_API_TOKENS": "app:s1,ops:", "TORI_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "tori_ingest", "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "token 'ops' has an empty secret" in done.stderr
+    assert "Traceback" not in done.stderr and "s1" not in done.stderr
+
+
+async def test_a_blank_bearer_never_matches(api_client: ApiClient) -> None:
+    async with api_client(TORI_API_TOKENS="app:s1") as api:
+        for header in ("Bearer ", "Bearer  ", "Bearer %20", "bearer"):
+            r = await api.get("/jobs", headers={"Authorization": header})
+            assert r.status_code == 401, header
+        assert (await api.post("/ui/login", json={"token": " "})).status_code == 401
+
+
+# --- 4. a by-reference path that names a directory --------------------------------------------
+
+
+async def test_a_directory_by_reference_is_a_clear_400_and_leaks_nothing(
+    api_client: ApiClient, tmp_path: Path
+) -> None:
+    (tmp_path / "folder").mkdir()
+    async with api_client(TORI_IMPORT_DIR=str(tmp_path)) as api:
+        before = len(os.listdir("/proc/self/fd"))
+        for _ in range(20):
+            r = await api.post("/jobs", json={"path": "folder"})
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == "bad_request"
+            assert "not a regular file" in r.json()["error"]["message"]
+        assert len(os.listdir("/proc/self/fd")) - before < 5  # not one per request
+        assert (await api.get("/readyz")).status_code == 200
+
+
+# --- 5. WebSocket slots per caller --------------------------------------------------------------
+
+
+async def test_one_caller_cannot_hold_every_websocket_slot(start_server: StartServer) -> None:
+    srv = await start_server(TORI_API_TOKENS="a:sa,b:sb", TORI_WS_PER_CALLER="3")
+    job = srv.client.post(
+        "/jobs", files={"file": ("a.pdf", prose_pdf(1), "application/pdf")}, headers=A
+    ).json()
+    by_ticket = ws_url(srv, f"/ws?ticket={job['ticket']}")
+    with contextlib.ExitStack() as stack:
+        for url, headers in ((ws_url(srv, "/ws"), A), (by_ticket, {})):
+            for _ in range(3):
+                stack.enter_context(connect(url, additional_headers=headers))
+            with connect(url, additional_headers=headers) as over:
+                with pytest.raises(ConnectionClosed) as closed:
+                    over.recv(timeout=10)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+        with connect(ws_url(srv, "/ws"), additional_headers=B) as other:  # another token: fine
+            other.send('{"subscribe": []}')
+            other.ping().wait(10)
+    with connect(ws_url(srv, "/ws"), additional_headers=A) as again:  # slots given back
+        again.ping().wait(10)
+
+
+# --- 7, 10. no credential in any log line, at any level -----------------------------------------
+
+
+async def test_debug_logs_carry_no_credential(start_server: StartServer) -> None:
+    srv = await start_server(TORI_API_TOKENS="a:sa-secret", TORI_LOG_LEVEL="DEBUG")
+    job = srv.client.post(
+        "/jobs",
+        files={"file": ("a.pdf", prose_pdf(1), "application/pdf")},
+        headers={"Authorization": "Bearer sa-secret"},
+    ).json()
+    ticket = job["ticket"]
+    headers = {
+        "Authorization": "Bearer sa-secret",
+        "X-Tori-Ticket": ticket,
+        "Cookie": "tori_session=cookie-secret-value",
+    }
+    with connect(ws_url(srv, "/ws"), additional_headers=headers) as ws:
+        ws.send('{"subscribe": []}')
+    for query in (f"tick%65t={ticket}", "%74oken=sa-secret", f"TICKET={ticket}"):
+        srv.client.get(f"/jobs/{job['job_id']}?{query}")
+    srv.client.get("/jobs?api_key=key-secret-value")
+    log = srv.log_path.read_text()
+    assert "DEBUG" in log or '"level":"debug"' in log.lower()  # DEBUG lines were written
+    for secret in ("sa-secret", ticket, "cookie-secret-value", "key-secret-value"):
+        assert secret not in log, secret
+
+
+# --- 12. rate limits and admission ---------------------------------------------------------------
+
+
+async def test_failed_authentication_is_counted_per_address(api_client: ApiClient) -> None:
+    async with api_client(TORI_API_TOKENS="a:sa", TORI_RATE_LIMIT="3/minute") as api:
+        await execute(api.db_url, "DELETE FROM tori_rate_limits")
+        codes = [
+            (await api.get("/jobs", headers={"Authorization": f"Bearer guess-{i}"})).status_code
+            for i in range(5)
+        ]
+        assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
+        blocked = await api.get("/jobs", headers=A)  # even the right token, from there, now
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+
+
+async def test_x_forwarded_for_counts_only_from_the_named_proxies(
+    start_server: StartServer,
+) -> None:
+    srv = await start_server(TORI_RATE_LIMIT="3/minute")
+    codes = [
+        srv.client.get("/jobs", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]  # one address (loopback), whatever the header says
+    trusting = await start_server(TORI_RATE_LIMIT="3/minute", FORWARDED_ALLOW_IPS="127.0.0.1")
+    codes = [
+        trusting.client.get("/jobs", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
+        for i in range(4)
+    ]
+    assert codes == [200, 200, 200, 200]  # four clients behind the named proxy
+
+
+async def test_old_rate_limit_windows_and_sessions_are_purged(db_url: str) -> None:
+    await execute(
+        db_url,
+        "INSERT INTO tori_rate_limits (bucket, window_start, hits)"
+        " VALUES ('token:old', now() - interval '2 days', 5)",
+    )
+    await execute(
+        db_url,
+        "INSERT INTO tori_sessions (id, name, token_fp, expires_at)"
+        " VALUES ('\\x01', 'a', '\\x02', now() - interval '1 hour')",
+    )
+    db = await create_pool(db_url, max_size=2)
+    try:
+        assert await limits.purge(db, maintenance.RATE_WINDOWS_KEPT) >= 1
+        assert await maintenance.sessions.purge_expired(db) >= 1
+    finally:
+        await db.close()
+    assert (
+        await fetchval(db_url, "SELECT count(*) FROM tori_rate_limits WHERE bucket = 'token:old'")
+        == 0
+    )
+    assert await fetchval(db_url, "SELECT count(*) FROM tori_sessions") == 0
+    assert timedelta(days=1) <= maintenance.RATE_WINDOWS_KEPT
+
+
+async def test_bulk_admission_counts_jobs_not_requests(
+    api_client: ApiClient, tmp_path: Path, db_url: str
+) -> None:
+    for i in range(4):
+        (tmp_path / f"{i}.pdf").write_bytes(prose_pdf(1, title=f"doc {i}"))
+    await execute(db_url, "DELETE FROM tori_jobs WHERE status = 'queued'")
+    async with api_client(TORI_IMPORT_DIR=str(tmp_path), TORI_BULK_BACKLOG_MAX="2") as api:
+        before = await job_count(api)
+        many = await api.post("/jobs", json={"paths": ["0.pdf", "1.pdf", "2.pdf"]})
+        assert many.status_code == 400 and many.json()["error"]["code"] == "bad_request"
+        assert await job_count(api) == before
+        two = await api.post("/jobs", json={"paths": ["0.pdf", "1.pdf"]})
+        assert two.status_code == 202, two.text
+        full = await api.post("/jobs", json={"paths": ["3.pdf"]})
+        assert full.status_code == 429 and full.json()["error"]["code"] == "rate_limited"
+        # "priority": "interactive" is no way around it: that lane has its own cap per token.
+        sneaky = await api.post("/jobs", json={"paths": ["3.pdf"], "priority": "interactive"})
+        assert sneaky.status_code == 202
+
+
+async def test_interactive_submissions_are_capped_per_token(
+    api_client: ApiClient, db_url: str
+) -> None:
+    await execute(db_url, "DELETE FROM tori_jobs WHERE status = 'queued'")
+    env = {"TORI_API_TOKENS": "a:sa,b:sb", "TORI_INTERACTIVE_BACKLOG_MAX": "2"}
+    async with api_client(**env) as api:
+
+        async def upload(headers: dict[str, str], n: int) -> int:
+            files = {"file": (f"{n}.pdf", prose_pdf(1, title=f"i {n}"), "application/pdf")}
+            return (await api.post("/jobs", files=files, headers=headers)).status_code
+
+        assert [await upload(A, n) for n in range(3)] == [202, 202, 429]
+        assert await upload(B, 9) == 202  # another token's backlog is its own
