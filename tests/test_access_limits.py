@@ -225,3 +225,16 @@ async def test_interactive_submissions_are_capped_per_token(
 
         assert [await upload(A, n) for n in range(3)] == [202, 202, 429]
         assert await upload(B, 9) == 202  # another token's backlog is its own
+
+
+# --- 13. the session cookie behind a TLS proxy ---------------------------------------------------
+
+
+async def test_the_session_cookie_is_secure_unless_on_loopback(api_client: ApiClient) -> None:
+    async with api_client(TORI_API_TOKENS="a:sa") as api:
+        proxied = await api.post("/ui/login", json={"token": "sa"})  # Host "test", plain http
+        assert "secure" in proxied.headers["set-cookie"].lower()
+        local = await api.post(
+            "http://127.0.0.1:8000/ui/login", json={"token": "sa"}, headers={"Host": "127.0.0.1"}
+        )
+        assert local.status_code == 200 and "secure" not in local.headers["set-cookie"].lower()

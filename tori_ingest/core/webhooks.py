@@ -28,17 +28,32 @@ MAX_URL = 2048
 ALLOW_FLAG = "TORI_WEBHOOK_ALLOW_PRIVATE=1"
 # Cloud instance-metadata endpoints: refused even with the allow flag (no receiver lives there,
 # and an instance's credentials do). 168.63.129.16 (Azure) is a public address.
+# 169.254.170.23 and fd00:ec2::23: the EKS Pod Identity agent, which hands out credentials.
 METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal", "metadata.goog"})
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in (
         "169.254.169.254",
         "169.254.170.2",
+        "169.254.170.23",
         "fd00:ec2::254",
+        "fd00:ec2::23",
         "100.100.100.200",
         "168.63.129.16",
     )
 )
+# IPv6 blocks that carry an IPv4 address in their last 32 bits. IPv4-mapped (::ffff:0:0/96),
+# 6to4 and Teredo are read with ipaddress's own properties instead.
+LAST32_IPV4_BLOCKS = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "64:ff9b::/96",  # NAT64, well-known prefix (RFC 6052)
+        "64:ff9b:1::/48",  # NAT64, local use (RFC 8215)
+        "::ffff:0:0:0/96",  # IPv4-translated, SIIT (RFC 2765)
+        "::/96",  # IPv4-compatible, deprecated (RFC 4291); not :: and ::1 themselves
+    )
+)
+NOT_IPV4_COMPATIBLE = frozenset({ipaddress.IPv6Address("::"), ipaddress.IPv6Address("::1")})
 
 # Retries: exponential from RETRY_BASE_S, capped at RETRY_CAP_S, ±RETRY_JITTER, for
 # RETRY_WINDOW_S after the terminal state (about 30 tries in a day). A receiver that is down
@@ -59,14 +74,43 @@ class CallbackRefused(ValueError):
     """A callback URL or address that must not be called; the message says why."""
 
 
+def embedded_ipv4(ip: IPAddress) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 address carries (IPv4-mapped, -compatible, -translated,
+    NAT64, 6to4, Teredo server and client), or () for any other address. A translator or
+    tunnel delivers such an address to the IPv4 one, so that is the one to judge."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ()
+    if ip.ipv4_mapped is not None:
+        return (ip.ipv4_mapped,)
+    if ip.sixtofour is not None:
+        return (ip.sixtofour,)
+    if ip.teredo is not None:
+        return ip.teredo
+    if ip not in NOT_IPV4_COMPATIBLE and any(ip in block for block in LAST32_IPV4_BLOCKS):
+        return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+    return ()
+
+
 def address_refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
-    """Why `ip` must not be called, or None when it may be."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """Why `ip` must not be called, or None when it may be. An IPv6 address carrying an IPv4
+    one is judged by that address; Teredo's also by its own (2001::/32 is not global, and
+    stays refused without the flag)."""
+    inner = embedded_ipv4(ip)
+    teredo = isinstance(ip, ipaddress.IPv6Address) and ip.teredo is not None
+    for candidate in (*inner, ip) if teredo or not inner else inner:
+        kind = _refused_kind(candidate, allow_private=allow_private)
+        if kind:
+            where = "" if candidate == ip else f" (inside {ip})"
+            return f"{candidate}{where} is {kind}"
+    return None
+
+
+def _refused_kind(ip: IPAddress, *, allow_private: bool) -> str | None:
+    """What kind of refused address `ip` is itself, or None when it may be called."""
     if ip in METADATA_ADDRESSES:
-        return f"{ip} is a cloud metadata address"
+        return "a cloud metadata address"
     if ip.is_multicast:
-        return f"{ip} is a multicast address"
+        return "a multicast address"
     if ip.is_global or allow_private:
         return None
     if ip.is_loopback or ip.is_unspecified:
@@ -75,7 +119,7 @@ def address_refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
         kind = "link-local"
     else:
         kind = "private"
-    return f"{ip} is a {kind} address (set {ALLOW_FLAG} to allow)"
+    return f"a {kind} address (set {ALLOW_FLAG} to allow)"
 
 
 def literal_address(host: str) -> IPAddress | None:

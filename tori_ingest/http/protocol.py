@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tori_ingest.core.vocab import ErrorCode
+
 # h11 allows 16 KiB, nginx 4 x 8 KiB buffers, Node 16 KiB: 32 KiB leaves room for long cookies
 # and ticketed URLs; 100 fields is Apache's LimitRequestFields.
 MAX_HEAD_BYTES = 32 * 1024
@@ -67,7 +69,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, message: str) -> None:
         self._refused = True
         body = orjson.dumps(
-            {"error": {"code": "bad_request", "message": message, "request_id": uuid.uuid4().hex}}
+            {
+                "error": {
+                    "code": ErrorCode.BAD_REQUEST,
+                    "message": message,
+                    "request_id": uuid.uuid4().hex,
+                }
+            }
         )
         head = (
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
