@@ -51,7 +51,7 @@ def test_config_prints_every_setting_with_secrets_masked() -> None:
         "TORI_STORAGE_DIR",
     ):
         assert name in settings
-    assert settings["DATABASE_URL"] == "postgresql://u:***@db/x"
+    assert settings["DATABASE_URL"] == "postgresql://***@db/x"  # userinfo hidden whole
     assert "hunter2" not in out.stdout and "a,b" not in out.stdout
     assert settings["TORI_MAX_UPLOAD_MB"] == 200 and settings["TORI_MAX_PAGES"] == 5000
 

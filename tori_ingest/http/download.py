@@ -2,10 +2,15 @@
 
 A bucket answers with a redirect to a short-lived presigned URL (the bytes never pass
 through the API); `?redirect=false`, or a directory store, streams them from here.
+
+The file name is the client's: served as is, `invoice.html` holding a PDF would be saved (or,
+sniffed, shown) as HTML. So the type comes from the bytes, never the name, the name's
+extension is made to match it, and `nosniff` + `attachment` keep a browser from rendering it.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import quote
@@ -22,6 +27,16 @@ from tori_ingest.http.routes import load_job, parse
 
 PRESIGNED_TTL = timedelta(minutes=5)
 GONE = "the job's file is no longer stored (purged after TORI_RETENTION_DAYS)"
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+# The extensions a download may keep, per type; the first is the one given otherwise.
+EXTENSIONS: dict[MediaType, tuple[str, ...]] = {
+    MediaType.PDF: (".pdf",),
+    MediaType.PNG: (".png",),
+    MediaType.JPEG: (".jpg", ".jpeg"),
+    MediaType.TIFF: (".tif", ".tiff"),
+}
+_UNSAFE = frozenset("/\\\"'<>:;|?*%`$")
+MAX_STEM = 150
 
 
 class FileQuery(BaseModel):
@@ -36,21 +51,45 @@ async def get_file(request: Request) -> Response:
     if parse(FileQuery, dict(request.query_params)).redirect:
         url = await storage.presigned_url(key, PRESIGNED_TTL)
         if url is not None:
-            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+            headers = {"Cache-Control": "no-store", **NOSNIFF}
+            return RedirectResponse(url, status_code=307, headers=headers)
     try:
         size = await storage.size(key)
         chunks = storage.read(key)
         first = await anext(chunks, b"")
     except FileNotFoundError:
         raise Refused(ErrorCode.EXPIRED, GONE) from None
-    name = quote(row["filename"], safe="")
+    media = sniff(first) or MediaType.PDF  # stored documents passed the same check
     headers = {
         "Content-Length": str(size),
-        "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+        "Content-Disposition": attachment(download_name(row["filename"], media)),
         "Cache-Control": "private, no-store",
+        **NOSNIFF,
     }
-    media = sniff(first) or MediaType.PDF  # stored documents passed the same check
     return StreamingResponse(_prepend(first, chunks), media_type=media, headers=headers)
+
+
+def download_name(original: str, media: MediaType) -> str:
+    """The client's name, made harmless: no path, quote or control/format character (e.g. a
+    right-to-left override), and an extension that says what the bytes are (`<stem>.pdf`)."""
+    cleaned = "".join(
+        "_" if c in _UNSAFE else c
+        for c in unicodedata.normalize("NFC", original)
+        if not unicodedata.category(c).startswith(("C", "Z")) or c == " "
+    )
+    base, dot, ext = cleaned.rpartition(".")
+    allowed = EXTENSIONS[media]
+    if dot and f".{ext.lower()}" in allowed:
+        stem, suffix = base, f".{ext}"
+    else:  # none, or one that says another type: `invoice.html` → `invoice.pdf`
+        stem, suffix = base if dot else cleaned, allowed[0]
+    return (stem.strip(" .")[:MAX_STEM].strip(" .") or "document") + suffix
+
+
+def attachment(name: str) -> str:
+    """`attachment` with the name percent-encoded (RFC 6266/5987): nothing in it can end the
+    header value or add a parameter."""
+    return f"attachment; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -25,8 +25,9 @@ from tori_ingest.core.metrics import (
     READY,
     WEBHOOK_DELIVERIES,
 )
-from tori_ingest.core.vocab import DeliveryState, Lane, Status
+from tori_ingest.core.vocab import DeliveryState, ErrorCode, Lane, Status
 from tori_ingest.http import probes
+from tori_ingest.http.middleware import escaped_code
 from tori_ingest.store import copies, dashboard, deliveries, views
 
 
@@ -55,7 +56,8 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 class RequestMetrics:
-    """Counts and times every HTTP request by its route template (not its raw path)."""
+    """Counts and times every HTTP request by its route template (not its raw path), labelled
+    with the status the client got, also when an exception becomes the answer outside."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,7 +67,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -75,8 +77,13 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, send_status)
+        except BaseException as exc:
+            if status is None:  # answered by `RequestContext`, outside: count what it sends
+                status = escaped_code(exc).http_status
+            raise
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            HTTP_REQUESTS.labels(method=method, route=route, status=str(status)).inc()
+            label = str(status or ErrorCode.INTERNAL.http_status)
+            HTTP_REQUESTS.labels(method=method, route=route, status=label).inc()
             HTTP_LATENCY.labels(method=method, route=route).observe(time.perf_counter() - started)

@@ -71,6 +71,19 @@ async def http_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(code, str(getattr(exc, "detail", "")) or code, headers)
 
 
+def escaped_code(exc: BaseException) -> ErrorCode:
+    """The code `RequestContext` answers for an exception that escaped the app.
+
+    One mapping for both: the request metrics (inside `RequestContext`) see the exception, not
+    the answer, and must count the status the client actually got (a 503, not a 500).
+    """
+    if isinstance(exc, ToriError):
+        return exc.code
+    if isinstance(exc, DB_UNAVAILABLE_ERRORS):
+        return ErrorCode.UNAVAILABLE
+    return ErrorCode.INTERNAL
+
+
 class RequestContext:
     """Assign/propagate X-Request-ID; turn unexpected exceptions into 500/503 envelopes."""
 
@@ -97,25 +110,22 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except ToriError as exc:  # raised where no route handler catches (e.g. WebSocket)
-            log.warning(exc.message, extra={"event": f"http.{exc.code}"})
-            if scope["type"] == "http" and not started:
-                await error_response(exc.code, exc.message)(scope, receive, send_with_id)
-        except DB_UNAVAILABLE_ERRORS as exc:
-            log.warning(
-                "database unavailable", extra={"event": "db.unavailable", "error": repr(exc)}
-            )
-            if scope["type"] == "http" and not started:
-                await error_response(ErrorCode.UNAVAILABLE, "the database is unavailable; retry")(
-                    scope, receive, send_with_id
+        except Exception as exc:
+            code, expected = escaped_code(exc), True
+            if isinstance(exc, ToriError):  # raised where no handler catches (e.g. WebSocket)
+                log.warning(exc.message, extra={"event": f"http.{exc.code}"})
+                message = exc.message
+            elif code is ErrorCode.UNAVAILABLE:
+                log.warning(
+                    "database unavailable", extra={"event": "db.unavailable", "error": repr(exc)}
                 )
-        except Exception:
-            log.exception("unhandled error", extra={"event": "http.unhandled"})
-            if scope["type"] == "http" and not started:
-                await error_response(ErrorCode.INTERNAL, "internal error; see the server log")(
-                    scope, receive, send_with_id
-                )
+                message = "the database is unavailable; retry"
             else:
+                log.exception("unhandled error", extra={"event": "http.unhandled"})
+                message, expected = "internal error; see the server log", False
+            if scope["type"] == "http" and not started:
+                await error_response(code, message)(scope, receive, send_with_id)
+            elif not expected:
                 raise
         finally:
             request_id_var.reset(token)

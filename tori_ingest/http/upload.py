@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from tori_ingest.core.errors import Refused
@@ -84,19 +84,22 @@ async def read_form(
 
         return data_cb if kind in ("data", "hfield", "hvalue") else bare_cb
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": on("begin"),
-            "on_part_data": on("data"),
-            "on_part_end": on("end"),
-            "on_header_field": on("hfield"),
-            "on_header_value": on("hvalue"),
-            "on_header_end": on("hend"),
-            "on_headers_finished": on("hdone"),
-            "on_end": on("done"),
-        },
-    )
+    try:  # refuses a boundary it cannot handle (over 256 bytes) when built: the client's fault
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": on("begin"),
+                "on_part_data": on("data"),
+                "on_part_end": on("end"),
+                "on_header_field": on("hfield"),
+                "on_header_value": on("hvalue"),
+                "on_header_end": on("hend"),
+                "on_headers_finished": on("hdone"),
+                "on_end": on("done"),
+            },
+        )
+    except FormParserError as exc:
+        raise Refused(ErrorCode.BAD_REQUEST, f"malformed multipart request: {exc}") from None
     part = _Part()
     parts = 0
     finished = False
@@ -111,7 +114,7 @@ async def read_form(
                 )
             try:
                 parser.write(chunk)
-            except MultipartParseError as exc:
+            except FormParserError as exc:
                 raise Refused(ErrorCode.BAD_REQUEST, f"malformed multipart body: {exc}") from None
             for kind, data in events:
                 if kind == "begin":
