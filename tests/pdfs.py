@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Iterable
+
 from fpdf import FPDF
 from fpdf.enums import EncryptionMethod
 
@@ -87,3 +90,92 @@ def hooked(marker: str, pages: int = 1) -> bytes:
     data = prose_pdf(pages)
     head, rest = data.split(b"\n", 1)
     return head + f"\n%tori-test-{marker}\n".encode() + rest
+
+
+# --- hand-built PDFs (content streams fpdf2 would not write) -----------------------------------
+
+TEXT_LINE = b"(" + b"A" * 200 + b") Tj\n"  # 200 characters shown per `Tj`
+
+
+def flate(parts: Iterable[bytes]) -> bytes:
+    """FlateDecode data of the concatenated `parts`, compressed as they come (a bomb's
+    hundreds of MB never exist at once here either)."""
+    z = zlib.compressobj(9)
+    return b"".join(z.compress(part) for part in parts) + z.flush()
+
+
+def text_stream(chars: int) -> Iterable[bytes]:
+    """A text object showing about `chars` characters (rounded up to whole 200-character
+    `Tj` lines), yielded in pieces of about 1 MB."""
+    lines = -(-chars // 200)
+    per_piece = 5000
+    yield b"BT /F1 1 Tf 10 700 Td\n"
+    for start in range(0, lines, per_piece):
+        yield TEXT_LINE * min(per_piece, lines - start)
+    yield b"ET\n"
+
+
+def raw_pdf(pages: list[bytes], forms: dict[str, bytes] | None = None) -> bytes:
+    """A PDF whose pages have these FlateDecode'd content streams (already compressed), with
+    Helvetica as /F1 and `forms` (name -> compressed content) as form XObjects of every page."""
+    forms = forms or {}
+    objects: list[bytes] = [b"", b"", b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    form_refs = []
+    for name, data in forms.items():
+        objects.append(
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font"
+            b" << /F1 3 0 R >> >> /Length %d /Filter /FlateDecode >>\nstream\n"
+            % len(data)
+            + data
+            + b"\nendstream"
+        )
+        form_refs.append(b"/%s %d 0 R" % (name.encode(), len(objects)))
+    resources = b"<< /Font << /F1 3 0 R >> /XObject << %s >> >>" % b" ".join(form_refs)
+    kids = []
+    for data in pages:
+        objects.append(
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data) + data + b"\nendstream"
+        )
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources %s"
+            b" /Contents %d 0 R >>" % (resources, len(objects))
+        )
+        kids.append(b"%d 0 R" % len(objects))
+    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(kids), len(kids))
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def text_bomb(chars: int, pages: int = 1) -> bytes:
+    """A text decompression bomb: each page's content stream shows `chars` characters of
+    repeated `(AAAA…) Tj`, which compresses about 250:1 and better (400M characters: 1.6 MB)."""
+    stream = flate(text_stream(chars))
+    return raw_pdf([stream] * pages)
+
+
+def form_bomb(chars: int, draws: int) -> bytes:
+    """One page drawing a form XObject of `chars` characters `draws` times: the page's own
+    content is a few bytes per draw, its text `chars * draws`."""
+    page = flate([b"q /X0 Do Q\n" * draws])
+    return raw_pdf([page], forms={"X0": flate(text_stream(chars))})
+
+
+def vector_page(path_bytes: int, text: str = "Only a caption.") -> bytes:
+    """A page of `path_bytes` of path operators (a map, a CAD drawing) and one short line of
+    text: a large content stream that shows almost no text."""
+    line = b"10 10 m 600 780 l S\n"
+    paths = line * (path_bytes // len(line) + 1)
+    caption = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET\n" % text.encode()
+    return raw_pdf([flate([paths, caption])])

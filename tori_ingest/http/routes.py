@@ -32,7 +32,7 @@ from tori_ingest.http import callbacks, upload
 from tori_ingest.http.auth import Tickets, principal
 from tori_ingest.http.context import Context, ctx
 from tori_ingest.http.middleware import JSON
-from tori_ingest.store import files, intake, jobs, reference, views
+from tori_ingest.store import erase, files, intake, jobs, reference, views
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 
 NO_SUCH_JOB = "no such job"
@@ -309,7 +309,7 @@ async def cancel_job(request: Request) -> Response:
     row = await load_job(request)
     c = ctx(request)
     if parse(CancelQuery, dict(request.query_params)).erase:
-        storage_key = await jobs.erase(c.db, row["id"])
+        storage_key = await erase.take_back(c.db, row["id"])
         if storage_key is not None:
             await files.remove_if_unused(c.db, c.storage, storage_key)
         return JSON(Erased(job_id=str(row["id"])))

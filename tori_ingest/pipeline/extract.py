@@ -7,6 +7,14 @@ open, or a page it cannot read, is read by pypdf instead.
 
 Failures of the document as a whole become typed `JobError`s; a single unreadable page
 becomes a warning and an empty page, so one broken page never loses the rest.
+
+Text is bounded (`too_large`), because a few MB of PDF can hold a text decompression bomb: a
+1.6 MB file whose content streams inflate to 400 MB of `(AAAA…) Tj`. PDFium spends about 250
+bytes per character of the page it reads (measured: a page of 1M characters peaks 290 MB
+higher, one of 10M at 2.5 GB) and, refused an allocation by the pool's address-space cap
+(TORI_MAX_MEMORY_MB), aborts the whole process (SIGABRT: `worker_crashed`, no MemoryError to
+catch). So each page is measured before any extractor reads it, from its content streams
+(see `text_bound`), and the text actually extracted is checked again page by page.
 """
 
 from __future__ import annotations
@@ -19,14 +27,24 @@ from datetime import datetime
 from typing import Any
 
 import pypdfium2 as pdfium
-from pypdf import PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+from pypdf import PageObject, PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.vocab import ErrorCode, Extractor
+from tori_ingest.pipeline.textbound import text_bound
 
 # pypdf reports every oddity of a malformed file through logging; those are not ours to print.
 logging.getLogger("pypdf").setLevel(logging.ERROR)
+
+# Characters of text one page may hold: 1M is about 100 dense A4 pages' worth (a dense page has
+# 5-10K) and keeps PDFium's peak for the page near 300 MB, well inside the default 2 GB cap
+# with the spaCy and OCR models loaded.
+MAX_PAGE_TEXT = 1_000_000
+# Characters of the whole document: the page cap (TORI_MAX_PAGES, 5,000) times a dense page.
+# The pool holds the text a few times over (raw, cleaned, the result, its JSON): a few hundred
+# MB at most, while a bomb spread over many pages fails as soon as the sum passes this.
+MAX_TEXT = 50_000_000
 
 
 @dataclass
@@ -35,6 +53,9 @@ class Extracted:
     metadata: dict[str, Any]
     encrypted: bool
     warnings: list[str] = field(default_factory=list)
+    # Pages (0-based) whose content pypdf could not decode, so their size is unknown: PDFium
+    # (which has no bound of its own) never loads them, to read or to render for OCR.
+    unmeasured: list[int] = field(default_factory=list)
 
 
 def extract(
@@ -45,9 +66,15 @@ def extract(
     on_page: Callable[[int, int], None] | None = None,
     on_text: Callable[[str], None] | None = None,
     extractor: Extractor = Extractor.PYPDF,
+    max_page_text: int = MAX_PAGE_TEXT,
+    max_text: int = MAX_TEXT,
 ) -> Extracted:
     """Extract every page's raw text; `on_page(done, total)` reports progress, after
-    `on_text(text)` has seen the page's text."""
+    `on_text(text)` has seen the page's text.
+
+    A page that may show more than `max_page_text` characters, or a document whose text
+    passes `max_text`, fails `too_large` as soon as that is known (see the module docstring).
+    """
     opened = None
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
@@ -84,9 +111,13 @@ def extract(
 
     pages: list[str] = []
     warnings: list[str] = []
+    chars, unmeasured = 0, []
     fast = _Pdfium(data, opened, total) if extractor is Extractor.PDFIUM else None
     for number in range(1, total + 1):
-        text = fast.text(number - 1) if fast is not None else None
+        measured = _check_page(reader.pages[number - 1], number, max_page_text)
+        if not measured:
+            unmeasured.append(number - 1)
+        text = fast.text(number - 1) if fast is not None and measured else None
         if text is None:
             try:
                 text = reader.pages[number - 1].extract_text() or ""
@@ -95,6 +126,15 @@ def extract(
             except Exception as exc:  # a broken page must not fail the document
                 text = ""
                 warnings.append(f"page {number}: text could not be extracted ({_short(exc)})")
+        chars += len(text)
+        if len(text) > max_page_text:
+            raise _too_large(
+                f"page {number} has {len(text):,} characters; the limit is {max_page_text:,}"
+            )
+        if chars > max_text:
+            raise _too_large(
+                f"the text passes the limit of {max_text:,} characters at page {number}"
+            )
         pages.append(text)
         if on_text is not None:
             on_text(text)
@@ -103,8 +143,34 @@ def extract(
     if fast is not None:
         fast.close()
     return Extracted(
-        pages=pages, metadata=_metadata(reader), encrypted=encrypted, warnings=warnings
+        pages=pages,
+        metadata=_metadata(reader),
+        encrypted=encrypted,
+        warnings=warnings,
+        unmeasured=unmeasured,
     )
+
+
+def _too_large(message: str) -> JobError:
+    return JobError(ErrorCode.TOO_LARGE, message)
+
+
+def _check_page(page: PageObject, number: int, limit: int) -> bool:
+    """Refuse (`too_large`) a page that may show more than `limit` characters, before any
+    extractor reads it. False when pypdf cannot decode its content to tell."""
+    try:
+        bound = text_bound(page, limit)
+    except LimitReachedError:  # a stream past pypdf's own decoding limits (75 MB)
+        raise _too_large(
+            f"page {number} has a content stream that decodes past pypdf's limit"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception:  # a broken stream: pypdf reads the page or warns, never PDFium
+        return False
+    if bound > limit:
+        raise _too_large(f"page {number} may show more than {limit:,} characters (the page limit)")
+    return True
 
 
 # PDFium drops the line break after a hyphen that ends a line and marks the hyphen U+FFFE

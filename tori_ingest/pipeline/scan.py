@@ -141,6 +141,11 @@ def _read_pdf(
         warnings=list(raw.warnings),
     )
     candidates = [i for i, text in enumerate(raw.pages) if may_need_ocr(text, options.mode)]
+    unmeasured = set(raw.unmeasured)  # PDFium must not load these (see `extract`)
+    for index in sorted(unmeasured.intersection(candidates)):
+        out.warnings.append(f"page {index + 1}: its content cannot be decoded for OCR")
+        settled.count += 1
+    candidates = [i for i in candidates if i not in unmeasured]
     if not candidates:
         return out
     started, cpu = time.perf_counter(), time.process_time()

@@ -47,11 +47,13 @@ RETURNING {JOB_COLUMNS}
 # PDF (its own job_id, file name and "deduplicated": true written into the copy). Encrypted
 # PDFs are never deduplicated: the text must not reach a caller who did not prove the password.
 # Only a result made with the same OCR mode counts ($11: the job's own `ocr`, NULL: default).
+# Only a result of the same owner counts ($8, see `create_deduplicated`).
 _CREATE_DEDUPLICATED = f"""
 WITH source AS (
     SELECT j.id, j.pages_total, j.summary, r.result FROM tori_jobs j
     JOIN tori_results r ON r.job_id = j.id
     WHERE j.sha256 = $2 AND j.status = $7 AND j.ocr IS NOT DISTINCT FROM $11
+      AND j.owner IS NOT DISTINCT FROM $8
       AND NOT coalesce((r.result #>> '{{document,encrypted}}')::boolean, true)
     ORDER BY j.finished_at DESC LIMIT 1
 ), job AS (
@@ -144,7 +146,15 @@ def _active() -> list[str]:
 
 
 async def create_deduplicated(conn: asyncpg.Connection, job: NewJob) -> asyncpg.Record | None:
-    """A job answered from an earlier result of the same PDF; None if there is none."""
+    """A job answered from an earlier result of the same PDF by the same owner; None if there
+    is none.
+
+    Never across owners: an instant "deduplicated": true would tell one tenant what another
+    uploaded, and the copy of the other's result would outlive that tenant's erase. Owner NULL
+    (auth off) is one owner for every job. An admin (TORI_ADMIN_TOKENS) dedups only against
+    the jobs of its own token name too: it may read every job, but a copy made under its name
+    would still be another tenant's data that the tenant's erase could not take back.
+    """
     return await conn.fetchrow(
         _CREATE_DEDUPLICATED,
         uuid.uuid4(),
@@ -356,36 +366,3 @@ async def requeue(db: asyncpg.Pool, job_id: uuid.UUID, run: int | None, *, refun
             int(refund),
         )
     )
-
-
-async def erase(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
-    """Take a document back: cancel the job if it is still active, delete its result and the
-    idempotency keys that name it, scrub the row (kept bare: it answers 410). Returns the
-    storage key, whose file the caller deletes unless another job needs it; None if unknown."""
-    async with db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            "SELECT status, storage_key, procrastinate_job_id FROM tori_jobs"
-            " WHERE id = $1 FOR UPDATE",
-            job_id,
-        )
-        if row is None:
-            return None
-        if Status(row["status"]) in ACTIVE and row["procrastinate_job_id"] is not None:
-            await conn.execute(
-                "SELECT procrastinate_cancel_job_v1($1, true, false)", row["procrastinate_job_id"]
-            )
-        await conn.execute("DELETE FROM tori_results WHERE job_id = $1", job_id)
-        await conn.execute("DELETE FROM tori_idempotency WHERE $1 = ANY(job_ids)", job_id)
-        await conn.execute(
-            """UPDATE tori_jobs SET erased_at = now(), purged_at = coalesce(purged_at, now()),
-                      status = CASE WHEN status = ANY($2::text[]) THEN $3 ELSE status END,
-                      error_code = CASE WHEN status = ANY($2::text[]) THEN $4 ELSE error_code END,
-                      finished_at = coalesce(finished_at, now()),
-                      password = NULL, filename = '', summary = NULL, owner_ref = NULL
-               WHERE id = $1""",
-            job_id,
-            _active(),
-            Status.CANCELLED,
-            ErrorCode.CANCELLED,
-        )
-    return row["storage_key"]

@@ -46,7 +46,12 @@ async def list_page(
     owner_ref: str | None = None,
 ) -> list[asyncpg.Record]:
     """Newest first; `after` is the last id of the previous page (keyset pagination).
-    Erased jobs are not listed; `owner` limits to one owner's jobs."""
+    Erased jobs are not listed; `owner` limits to one owner's jobs.
+
+    The `after` anchor is looked up under the same owner: another owner's job id gives the
+    same (empty) page as an id that does not exist, so the listing is no existence oracle.
+    The caller's own erased job still anchors (its owner already gets 410 for it, and paging
+    on must not stop because the last job of the previous page was erased meanwhile)."""
     return await db.fetch(
         f"""SELECT {JOB_COLUMNS} FROM tori_jobs
             WHERE ($1::text IS NULL OR status = $1)
@@ -55,7 +60,8 @@ async def list_page(
               AND ($6::text IS NULL OR owner_ref = $6)
               AND erased_at IS NULL
               AND ($2::uuid IS NULL OR (created_at, id) <
-                   (SELECT created_at, id FROM tori_jobs WHERE id = $2))
+                   (SELECT created_at, id FROM tori_jobs
+                    WHERE id = $2 AND ($5::text IS NULL OR owner = $5)))
             ORDER BY created_at DESC, id DESC LIMIT $3""",
         status,
         after,
@@ -150,7 +156,10 @@ def view(row: asyncpg.Record) -> JobView:
         attempts=row["attempts"],
         pages_done=row["pages_done"],
         pages_total=row["pages_total"],
-        document=DocumentRef(sha256=row["sha256"], filename=row["filename"], bytes=row["bytes"]),
+        # An erased row has no hash or size left (sql/013): neutral values keep the shape.
+        document=DocumentRef(
+            sha256=row["sha256"] or "", filename=row["filename"], bytes=row["bytes"] or 0
+        ),
         deduplicated=row["deduplicated"],
         error=error,
         result=Summary.model_validate_json(summary) if summary is not None else None,

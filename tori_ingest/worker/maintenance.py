@@ -41,7 +41,7 @@ RECONCILE_EVERY = 6
 
 _DUE = """
 SELECT j.id, j.storage_key FROM tori_jobs j
-WHERE j.purged_at IS NULL AND j.finished_at < now() - $1::interval
+WHERE j.purged_at IS NULL AND j.storage_key IS NOT NULL AND j.finished_at < now() - $1::interval
 ORDER BY j.finished_at LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
