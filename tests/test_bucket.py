@@ -81,7 +81,11 @@ async def test_web_and_worker_share_nothing_but_the_bucket(
     found = web.client.get(f"/jobs/{job_id}/file")
     assert found.status_code == 307 and found.headers["location"].startswith(s3.endpoint)
     async with httpx.AsyncClient(timeout=10) as plain:  # no token, no API: the bucket itself
-        assert (await plain.get(found.headers["location"])).content == data
+        presigned = await plain.get(found.headers["location"])
+        assert presigned.content == data
+        # the bucket answers a download, never a page it would render (HTML/PDF polyglots)
+        assert presigned.headers["content-disposition"] == "attachment"
+        assert presigned.headers["content-type"] == "application/octet-stream"
     streamed = web.client.get(f"/jobs/{job_id}/file", params={"redirect": "false"})
     assert streamed.content == data and streamed.headers["content-type"] == "application/pdf"
     assert "two%20pages.pdf" in streamed.headers["content-disposition"]

@@ -47,6 +47,13 @@ PART_CONCURRENCY = 2
 QUEUE_CHUNKS = 16
 READ_CHUNK = 1024 * 1024
 PROBE_KEY = f"{TEMP_PREFIX}.probe"
+# What a presigned GET of an object answers with: a download, never a page the bucket's origin
+# renders (an uploaded HTML/PDF polyglot). One object serves every job with the same bytes, so
+# no per-job file name here; `GET /jobs/{id}/file` through the API names it.
+DOWNLOAD_ATTRIBUTES: dict[str, str] = {
+    "Content-Type": "application/octet-stream",
+    "Content-Disposition": "attachment",
+}
 
 
 @contextlib.contextmanager
@@ -114,7 +121,7 @@ class BucketStorage(Storage):
 
     async def _put(self, key: str, data: bytes) -> None:
         with guarded():
-            await obstore.put_async(self.store, key, data)
+            await obstore.put_async(self.store, key, data, attributes=DOWNLOAD_ATTRIBUTES)
 
     async def _exists(self, key: str) -> bool:
         with guarded():
@@ -254,6 +261,7 @@ class BucketWriter(TempWriter):
             self._store,
             self.temp,
             chunks(),
+            attributes=DOWNLOAD_ATTRIBUTES,  # a server-side copy to the final key keeps them
             chunk_size=PART_BYTES,
             max_concurrency=PART_CONCURRENCY,
         )
@@ -277,7 +285,9 @@ class BucketWriter(TempWriter):
                 data = b"".join(self._small)
                 self._small = []
                 if not self._storage.hold(self.temp, data):
-                    await obstore.put_async(self._store, self.temp, data)
+                    await obstore.put_async(
+                        self._store, self.temp, data, attributes=DOWNLOAD_ATTRIBUTES
+                    )
             else:
                 if not self._task.done():
                     await self._queue.put(None)
