@@ -40,12 +40,12 @@ import httpx
 import pytest
 
 from tori_ingest.core.settings import Settings
-from tori_ingest.http.app import build_app
+from tori_ingest.http.app import build_api
 from tori_ingest.http.context import Context
-from tori_ingest.http.events import EventHub
+from tori_ingest.http.hub import EventHub
 from tori_ingest.store import migrate
+from tori_ingest.store.backend import open_storage
 from tori_ingest.store.db import create_database, create_pool
-from tori_ingest.store.storage import open_storage
 
 CORPUS = Path(
     os.environ.get("TORI_TEST_CORPUS")
@@ -188,7 +188,7 @@ class Api(httpx.AsyncClient):
 
     def __init__(self, ctx: Context, db_url: str) -> None:
         super().__init__(
-            transport=httpx.ASGITransport(app=build_app(ctx)),
+            transport=httpx.ASGITransport(app=build_api(ctx)),
             base_url="http://test",
             event_hooks={"response": [self._no_server_error]},
         )

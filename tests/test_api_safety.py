@@ -272,7 +272,7 @@ async def test_interactive_overtakes_a_queued_backfill(
 
 def test_every_route_is_described() -> None:
     ctx = Context(settings=Settings.load({}), db=None, storage=None)  # type: ignore[arg-type]
-    app = api_module.build_app(ctx)
+    app = api_module.build_api(ctx)
     described = app.state.openapi["paths"]
     for route in app.routes:
         assert route.path in described, route.path

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from tori_ingest.core.settings import Settings
 from tori_ingest.http import ws
-from tori_ingest.http.app import build_app
+from tori_ingest.http.app import build_api
 from tori_ingest.http.context import Context
 from tori_ingest.worker.pool import Pool
 
@@ -52,7 +52,7 @@ def test_bad_ids_in_one_message_are_one_error(server: Server) -> None:
 
 def test_connections_beyond_the_cap_are_turned_away(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ws, "_open_connections", ws.MAX_CONNECTIONS)
-    app = build_app(Context(Settings.load({}), None, None))  # type: ignore[arg-type]
+    app = build_api(Context(Settings.load({}), None, None))  # type: ignore[arg-type]
     with TestClient(app) as client, client.websocket_connect("/ws") as socket_:
         with pytest.raises(WebSocketDisconnect) as closed:
             socket_.receive_text()

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from tori_ingest.core.settings import Settings
+from tori_ingest.store.backend import key_for, open_storage
 from tori_ingest.store.db import create_pool
-from tori_ingest.store.storage import key_for, open_storage
 from tori_ingest.worker import maintenance
 
 from .conftest import (

@@ -48,27 +48,27 @@ def test_running_headers_and_footers_removed() -> None:
     pages = [
         f"ACME Corp Annual Report\nBody about {w}.\nPage {i} of 5" for i, w in enumerate(WORDS)
     ]
-    assert clean.strip_running_lines(pages) == [f"Body about {w}." for w in WORDS]
+    assert _stripped(pages) == [f"Body about {w}." for w in WORDS]
 
 
 def test_running_lines_need_enough_pages_and_stay_in_the_body() -> None:
     two = ["Header\nBody one", "Header\nBody two"]
-    assert clean.strip_running_lines(two) == two  # too few pages to tell
+    assert _stripped(two) == two  # too few pages to tell
     # A repeated line in the middle of a page is content, not a header.
     pages = [f"Top {w}\nSecond {w}\nRepeated line\nFourth {w}\nBottom {w}" for w in WORDS]
-    assert clean.strip_running_lines(pages) == pages
+    assert _stripped(pages) == pages
 
 
 def test_long_repeated_lines_are_content() -> None:
     long_line = "A long repeated sentence that is clearly part of the body text of each page."
     long_line += " It keeps going."
     pages = [f"{long_line}\nunique {w}" for w in WORDS]
-    assert clean.strip_running_lines(pages) == pages
+    assert _stripped(pages) == pages
 
 
 def test_empty_pages_stay_empty_and_in_place() -> None:
     pages = ["Head\nA", "", "Head\nB", "Head\nC"]
-    assert clean.strip_running_lines(pages) == ["A", "", "B", "C"]
+    assert _stripped(pages) == ["A", "", "B", "C"]
 
 
 def test_soft_hyphens_unicode_hyphens_and_umlauts_join() -> None:
@@ -142,7 +142,7 @@ def test_chapter_headers_repeating_on_nearby_pages_go() -> None:
 def test_page_numbers_roman_and_dashed() -> None:
     romans = ["i", "ii", "iii", "iv", "v"]
     pages = [f"Preface text {w}.\n- {r} -" for w, r in zip(WORDS, romans, strict=True)]
-    assert clean.strip_running_lines(pages) == [f"Preface text {w}." for w in WORDS]
+    assert _stripped(pages) == [f"Preface text {w}." for w in WORDS]
 
 
 def test_numbers_inside_content_lines_are_not_page_numbers() -> None:
@@ -175,3 +175,7 @@ def test_four_pages_of_arabic_and_latin_keep_their_text() -> None:
     # fpdf2 without a shaping engine draws Arabic glyphs in visual order: compare letters.
     assert all("habibi" in c.text and sorted(c.text) == sorted(cleaned[0].text) for c in cleaned)
     assert all(c.removed == [] for c in cleaned)
+
+
+def _stripped(pages: list[str]) -> list[str]:
+    return [page.text for page in clean.strip_furniture(pages)]

@@ -10,7 +10,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from tori_ingest.http.events import APPLICATION_NAME
+from tori_ingest.http.hub import APPLICATION_NAME
 
 from .conftest import Server, StartServer, fetchval, wait_for, ws_url
 from .pdfs import prose_pdf

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from tori_ingest.core.settings import Settings
+from tori_ingest.store.backend import key_for
 from tori_ingest.store.db import create_pool
 from tori_ingest.store.dirstore import DirStorage
-from tori_ingest.store.storage import key_for
 from tori_ingest.worker import maintenance as retention
 
 from .conftest import Server, StartServer, fetchval, free_port, wait_for

@@ -26,7 +26,7 @@ from tori_ingest.core.models import (
     serialise,
 )
 from tori_ingest.core.vocab import Status
-from tori_ingest.http.events import EventHub
+from tori_ingest.http.hub import EventHub
 from tori_ingest.store import jobs
 from tori_ingest.store.db import create_pool
 from tori_ingest.worker.maintenance import Reconciler

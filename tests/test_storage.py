@@ -17,9 +17,9 @@ from tests.conftest import S3
 from tori_ingest.core.errors import StorageUnavailable
 from tori_ingest.core.settings import Settings
 from tori_ingest.store import files, jobs
+from tori_ingest.store.backend import Storage, key_for, open_storage
 from tori_ingest.store.bucket import HELD_BUDGET, SMALL_BYTES, BucketStorage
 from tori_ingest.store.db import create_pool
-from tori_ingest.store.storage import Storage, key_for, open_storage
 
 PDF = b"%PDF-1.4\n" + b"x" * 100
 
@@ -98,7 +98,7 @@ async def test_a_large_document_is_streamed_in_parts_and_fetched_back(backend: B
     if backend.s3 is not None:  # a multipart upload's ETag ends in -<number of parts>
         assert backend.s3.etag(backend.bucket, f"docs/{temp}").endswith('-2"')
     key, _ = await backend.storage.commit(temp, "cd" * 32)
-    async with backend.storage.local_copy(key) as path:
+    async with backend.storage.local_file(key) as path:
         assert path.read_bytes() == data
         local = path
     assert not local.exists() or local == getattr(backend.storage, "root", None) / key
@@ -180,12 +180,12 @@ async def test_an_unreachable_bucket_is_unavailable_not_missing(s3: S3, tmp_path
         with pytest.raises(StorageUnavailable):
             await put(store, PDF + b"z" * SMALL_BYTES)
         with pytest.raises(StorageUnavailable):
-            async with store.local_copy(key):
+            async with store.local_file(key):
                 pass
     finally:
         s3.relay.up()
     assert await store.problem() is None
-    async with store.local_copy(key) as path:
+    async with store.local_file(key) as path:
         assert path.read_bytes() == PDF
 
 

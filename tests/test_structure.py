@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 
 from tori_ingest.core.settings import Settings, example_env
-from tori_ingest.core.vocab import JOB_CODES, ErrorCode, Lane, Status
+from tori_ingest.core.vocab import ErrorCode, Lane, Status
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tori_ingest"
@@ -60,7 +60,7 @@ def test_modules_and_functions_stay_small() -> None:
 
 
 def test_error_codes_carry_statuses() -> None:
-    assert {str(c) for c in JOB_CODES} == {
+    assert {str(c) for c in ErrorCode if c.job} == {
         "not_a_pdf", "empty_file", "too_large", "encrypted", "bad_password", "corrupt_pdf",
         "too_many_pages", "timeout", "worker_crashed", "no_text", "cancelled", "internal",
     }  # fmt: skip
@@ -103,3 +103,24 @@ def test_readme_lists_every_setting_with_its_default() -> None:
         default = field.default
         if isinstance(default, int | str) and not isinstance(default, bool) and default != "":
             assert str(default) in rows[name.upper()], (name, rows[name.upper()])
+
+
+_SQL = re.compile(
+    r"\b(SELECT\s.+\sFROM|INSERT INTO|UPDATE \w+ SET|DELETE FROM|TRUNCATE|CREATE \w+)\b|^SELECT\b",
+    re.S,
+)
+
+
+def test_sql_lives_in_store() -> None:
+    """Statements live in `store/` (and `sql/`); the benchmark, which builds its own tables'
+    fixtures, is the one other place."""
+    found = []
+    for path in _modules():
+        rel = path.relative_to(PACKAGE).parts
+        if rel[0] in ("store", "bench"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if _SQL.search(node.value.strip()):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value[:50]!r}")
+    assert found == [], "SQL outside store/:\n" + "\n".join(found)

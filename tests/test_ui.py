@@ -28,8 +28,8 @@ from tori_ingest.core.dashboard import MAX_BATCH_EVENTS
 from tori_ingest.core.models import JobEvent
 from tori_ingest.core.vocab import Status
 from tori_ingest.http import ui
-from tori_ingest.http.events import EventHub
 from tori_ingest.http.feed import FLUSH_S, OUTBOX_KEY, DashboardFeed
+from tori_ingest.http.hub import EventHub
 from tori_ingest.http.session import COOKIE
 
 from .conftest import Api, ApiClient, Server, StartServer, execute, wait_for, ws_url

@@ -27,18 +27,18 @@ import uvicorn
 from tori_ingest import __version__
 from tori_ingest.core.errors import StartupError
 from tori_ingest.core.settings import Settings, is_loopback, mask_url
-from tori_ingest.http.app import build_app, build_probe_app
+from tori_ingest.http.app import build_api, build_probe_api
 from tori_ingest.http.context import Context
-from tori_ingest.http.events import EventHub
+from tori_ingest.http.hub import EventHub
 from tori_ingest.http.protocol import BoundedHttpToolsProtocol
 from tori_ingest.pipeline.nlp import resolve_model
 from tori_ingest.pipeline.ocr import check_languages
 from tori_ingest.store import migrate
+from tori_ingest.store.backend import Storage, open_storage
 from tori_ingest.store.db import close_pool, create_pool
-from tori_ingest.store.storage import Storage, open_storage
+from tori_ingest.worker.context import WorkerContext
 from tori_ingest.worker.pool import Pool
-from tori_ingest.worker.run import run_worker
-from tori_ingest.worker.runner import WorkerContext
+from tori_ingest.worker.workers import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ async def serve(settings: Settings, url: str, *, sock: socket.socket, worker: bo
         local_only = not settings.api_tokens and is_loopback(host)
         server = _Server(
             _uvicorn_config(
-                build_app(res.http(local_only)), host, port, settings.forwarded_allow_ips
+                build_api(res.http(local_only)), host, port, settings.forwarded_allow_ips
             )
         )
         running = [asyncio.create_task(server.serve(sockets=[sock]), name="http")]
@@ -197,7 +197,7 @@ async def work(settings: Settings, url: str) -> None:
         if settings.tori_metrics_port:  # /metrics, /healthz, /readyz of a worker-only copy
             probes = _Server(
                 _uvicorn_config(
-                    build_probe_app(res.http()),
+                    build_probe_api(res.http()),
                     settings.tori_host,
                     settings.tori_metrics_port,
                     settings.forwarded_allow_ips,

@@ -1,7 +1,8 @@
 """Domain errors: what went wrong, as an `ErrorCode` and a message for people.
 
-Domain code raises these; it never chooses an HTTP status. The HTTP layer maps a code to its
-status (`ErrorCode.http_status`), the worker maps a `JobError` to a failed job.
+Domain code raises these with an `ErrorCode`; each code carries its HTTP status
+(`ErrorCode.http_status`, one table in `core.vocab`), which the HTTP layer answers with, and
+the worker records a `JobError` as a failed job.
 """
 
 from __future__ import annotations

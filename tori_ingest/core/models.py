@@ -25,7 +25,6 @@ MAX_IDEMPOTENCY_KEY = 255
 MAX_TEXT_FIELD = 1024
 MAX_PATHS = 1000
 MAX_SUBSCRIPTIONS = 1000  # job ids one WebSocket may follow
-EVENT_MESSAGE_CHARS = 300  # error messages in WebSocket events (the SQL trigger cuts them)
 
 
 class Model(BaseModel):

@@ -95,9 +95,6 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_TYPE = ("unsupported_type", 415, False, False)  # neither a PDF nor an image
 
 
-JOB_CODES = frozenset(c for c in ErrorCode if c.job)
-
-
 class OcrMode(StrEnum):
     """When pages are OCR'd: `auto` pages without a usable text layer, `off` never, `force`
     every page (TORI_OCR, or a job's own `ocr` field)."""

@@ -214,7 +214,7 @@ def _routes(endpoints: list[Endpoint]) -> list[BaseRoute]:
     return out
 
 
-def build_app(context: Context) -> Starlette:
+def build_api(context: Context) -> Starlette:
     """The API of `serve`."""
     endpoints = [*ENDPOINTS, *PROBES, *DOCS, *ui.ENDPOINTS]
     middleware = [Middleware(RequestContext), Middleware(metrics.RequestMetrics)]
@@ -231,7 +231,7 @@ def build_app(context: Context) -> Starlette:
     return _starlette(context, endpoints, middleware)
 
 
-def build_probe_app(context: Context) -> Starlette:
+def build_probe_api(context: Context) -> Starlette:
     """What a worker-only process serves on TORI_METRICS_PORT: metrics and health probes."""
     return _starlette(context, PROBES, [Middleware(RequestContext)])
 

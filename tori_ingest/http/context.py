@@ -15,10 +15,10 @@ from starlette.requests import HTTPConnection
 
 from tori_ingest.core.settings import Settings
 from tori_ingest.http.auth import Tickets
-from tori_ingest.http.events import EventHub
+from tori_ingest.http.hub import EventHub
 from tori_ingest.http.limits import Admission
+from tori_ingest.store.backend import Storage
 from tori_ingest.store.reference import Imports
-from tori_ingest.store.storage import Storage
 
 
 class PoolState(Protocol):

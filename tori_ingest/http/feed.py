@@ -19,7 +19,7 @@ import asyncpg
 
 from tori_ingest.core.dashboard import MAX_BATCH_EVENTS, DashboardBatch
 from tori_ingest.core.models import JobEvent
-from tori_ingest.http.events import EventHub
+from tori_ingest.http.hub import EventHub
 from tori_ingest.store import dashboard
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 

@@ -11,6 +11,7 @@ from tori_ingest.core.errors import Unavailable
 from tori_ingest.core.models import Health, Ready
 from tori_ingest.http.context import Context, ctx
 from tori_ingest.http.middleware import JSON
+from tori_ingest.store.db import ping
 
 
 async def healthz(request: Request) -> Response:
@@ -31,7 +32,7 @@ async def not_ready(c: Context) -> list[str]:
     problems: list[str] = []
     try:
         async with asyncio.timeout(2):
-            await c.db.fetchval("SELECT 1")
+            await ping(c.db)
     except Exception as exc:
         problems.append(f"database unreachable ({type(exc).__name__})")
     if storage_problem := await c.storage.problem():

@@ -3,9 +3,7 @@ streaming, SQL and state live in their own modules."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from dataclasses import dataclass
 from typing import TypeVar
 
 import asyncpg
@@ -30,10 +28,9 @@ from tori_ingest.core.models import (
 from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode, Status
 from tori_ingest.http import callbacks, upload
 from tori_ingest.http.auth import Tickets, principal
-from tori_ingest.http.context import Context, ctx
+from tori_ingest.http.context import ctx
 from tori_ingest.http.middleware import JSON
-from tori_ingest.store import erase, files, intake, jobs, reference, views
-from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
+from tori_ingest.store import erase, intake, jobs, reference, views
 
 NO_SUCH_JOB = "no such job"
 MAX_JSON_BODY = 256 * 1024  # 1,000 paths of 200 characters fit
@@ -126,7 +123,7 @@ async def create_jobs(request: Request) -> Response:
         )
         # every check that can refuse comes before the copy: nothing to undo after it
         found = await reference.collect(c.imports, body, c.settings.max_upload_bytes, c.storage)
-        incoming = [Incoming(f.filename, f.sha256, f.size, f.temp) for f in found]
+        incoming = [intake.Incoming(f.filename, f.sha256, f.size, f.temp) for f in found]
         extra: dict[str, object] = {"paths": [f.relative for f in found]}
     else:
         form = await upload.read_form(
@@ -136,7 +133,8 @@ async def create_jobs(request: Request) -> Response:
             c.settings.max_upload_bytes,
         )
         incoming = [
-            Incoming(f.filename, f.writer.sha256, f.writer.size, f.writer.temp) for f in form.files
+            intake.Incoming(f.filename, f.writer.sha256, f.writer.size, f.writer.temp)
+            for f in form.files
         ]
         try:
             if not incoming:
@@ -152,94 +150,15 @@ async def create_jobs(request: Request) -> Response:
             raise
         extra = {}
     who = principal(request)
-    meta = JobMeta(lane, password, who.name, owner_ref, callback_url, ocr)
+    meta = intake.JobMeta(lane, password, who.name, owner_ref, callback_url, ocr)
     if callback_url != c.settings.tori_webhook_url:  # a replay with another callback differs
         extra["callback_url"] = callback_url
     if ocr is not None:  # so is one with another OCR mode
         extra["ocr"] = ocr
-    outcome = await _submit(c, incoming, meta, key, reprocess, {**extra, "owner_ref": owner_ref})
+    outcome = await intake.accept(
+        c.db, c.storage, incoming, meta, key, reprocess, {**extra, "owner_ref": owner_ref}
+    )
     return _accepted(outcome, c.tickets)
-
-
-@dataclass(frozen=True)
-class JobMeta:
-    """What a request says about all of its jobs."""
-
-    lane: Lane
-    password: str | None
-    owner: str | None
-    owner_ref: str | None
-    callback_url: str | None = None  # webhook target (sql/008_webhooks.sql)
-    ocr: OcrMode | None = None  # the job's own OCR mode; None: TORI_OCR
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """A file accepted into the store's temp area, waiting for its job."""
-
-    filename: str
-    sha256: str
-    size: int
-    temp: str  # its temp entry in the store
-
-
-async def _submit(
-    c: Context,
-    incoming: list[Incoming],
-    meta: JobMeta,
-    key: str | None,
-    reprocess: bool,
-    extra: dict[str, object],
-) -> intake.Outcome:
-    """Commit the files to their content addresses and create their jobs, or undo both."""
-    created_files: list[str] = []
-    try:
-        new_jobs = []
-        for f in incoming:
-            storage_key, created = await c.storage.commit(f.temp, f.sha256)
-            if created:
-                created_files.append(storage_key)
-            new_jobs.append(
-                jobs.NewJob(
-                    f.sha256,
-                    f.filename,
-                    f.size,
-                    storage_key,
-                    meta.lane,
-                    meta.password,
-                    meta.owner,
-                    meta.owner_ref,
-                    meta.callback_url,
-                    meta.ocr,
-                )
-            )
-        return await intake.submit(
-            c.db,
-            new_jobs,
-            idempotency_key=key,
-            request_fingerprint=intake.fingerprint(new_jobs, extra),
-            reprocess=reprocess,
-            storage=c.storage,
-            files=[(j.storage_key, f.temp) for j, f in zip(new_jobs, incoming, strict=True)],
-        )
-    except BaseException:
-        await _remove_unreferenced(c, created_files)
-        raise
-    finally:
-        for f in incoming:  # copies of bytes that were already stored, kept until now
-            await c.storage.discard(f.temp)
-
-
-async def _remove_unreferenced(c: Context, keys: list[str]) -> None:
-    """Undo the files a failed request stored, unless another request's job now uses one
-    (content addressing shares files): checked under the key's lock. With the database
-    unreachable no job can be inserted for it either, so the file simply goes."""
-    for key in keys:
-        try:
-            await files.remove_if_unused(c.db, c.storage, key)
-        except DB_UNAVAILABLE_ERRORS:
-            with contextlib.suppress(Exception):
-                await c.storage.remove(key)
 
 
 def _text_field(raw: str | None, name: str) -> str | None:
@@ -309,9 +228,7 @@ async def cancel_job(request: Request) -> Response:
     row = await load_job(request)
     c = ctx(request)
     if parse(CancelQuery, dict(request.query_params)).erase:
-        storage_key = await erase.take_back(c.db, row["id"])
-        if storage_key is not None:
-            await files.remove_if_unused(c.db, c.storage, storage_key)
+        await erase.take_back(c.db, c.storage, row["id"])
         return JSON(Erased(job_id=str(row["id"])))
     cancelled = await jobs.cancel(c.db, row["id"])
     return JSON(views.view(cancelled or await load_job(request)))

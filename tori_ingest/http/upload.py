@@ -17,7 +17,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from tori_ingest.core.errors import Refused
 from tori_ingest.core.formats import check_document
 from tori_ingest.core.vocab import ErrorCode
-from tori_ingest.store.storage import Storage, TempWriter
+from tori_ingest.store.backend import Storage, TempWriter
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILES = 100

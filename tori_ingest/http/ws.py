@@ -22,10 +22,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from tori_ingest.core.dashboard import DashboardBatch
 from tori_ingest.core.models import MAX_SUBSCRIPTIONS, ErrorInfo, EventError, JobEvent, Subscription
 from tori_ingest.core.vocab import ErrorCode
-from tori_ingest.http import events
+from tori_ingest.http import hub
 from tori_ingest.http.auth import principal
-from tori_ingest.http.events import EventHub
 from tori_ingest.http.feed import DashboardFeed
+from tori_ingest.http.hub import EventHub
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Connection:
         self.wake.set()
 
     async def resync(self) -> None:
-        states = await events.snapshots(self.db, self.jobs, self.who.owner_filter)
+        states = await hub.snapshots(self.db, self.jobs, self.who.owner_filter)
         for state in states.values():
             self.push(state, snapshot=True)
 
@@ -119,7 +119,7 @@ class Connection:
             self.early[job_id] = None
             self.hub.subscribe(job_id, self)
         try:
-            states = await events.snapshots(self.db, new, self.who.owner_filter)
+            states = await hub.snapshots(self.db, new, self.who.owner_filter)
         finally:
             held = {job_id: self.early.pop(job_id, None) for job_id in new}
         for job_id in new:

@@ -167,10 +167,5 @@ def strip_furniture(pages: list[str]) -> list[Cleaned]:
     return out
 
 
-def strip_running_lines(pages: list[str]) -> list[str]:
-    """The cleaned texts of `strip_furniture`."""
-    return [page.text for page in strip_furniture(pages)]
-
-
 def clean_pages(pages: list[str]) -> list[Cleaned]:
     return strip_furniture([clean_page(p) for p in pages])

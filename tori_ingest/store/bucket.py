@@ -28,7 +28,7 @@ from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
 from tori_ingest.core.errors import StorageUnavailable
-from tori_ingest.store.storage import (
+from tori_ingest.store.backend import (
     TEMP_MAX_AGE_S,
     TEMP_PREFIX,
     Storage,
@@ -167,7 +167,7 @@ class BucketStorage(Storage):
                 await obstore.delete_async(self.store, key)
 
     @contextlib.asynccontextmanager
-    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
         """Fetched to a temp file of this machine, deleted when done (or failed)."""
         fd, name = tempfile.mkstemp(suffix=".fetch", dir=self.fetch_dir)
         os.close(fd)

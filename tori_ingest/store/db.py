@@ -82,6 +82,11 @@ async def create_pool(
 CLOSE_TIMEOUT_S = 5.0
 
 
+async def ping(db: asyncpg.Pool | asyncpg.Connection, timeout: float | None = None) -> None:  # noqa: ASYNC109
+    """One round trip: raises when the database does not answer."""
+    await db.fetchval("SELECT 1", timeout=timeout)
+
+
 async def close_pool(db: asyncpg.Pool, timeout: float = CLOSE_TIMEOUT_S) -> None:  # noqa: ASYNC109
     """Close gracefully, but never wait on a connection someone still holds: after `timeout`
     every connection is terminated, so shutdown ends within its grace whatever is connected."""

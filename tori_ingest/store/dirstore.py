@@ -16,8 +16,7 @@ import aiofiles
 import aiofiles.os
 
 from tori_ingest.core.errors import StorageUnavailable
-from tori_ingest.store.storage import (
-    IMPORT_PREFIX,
+from tori_ingest.store.backend import (
     TEMP_MAX_AGE_S,
     TEMP_PREFIX,
     Storage,
@@ -32,20 +31,15 @@ READ_CHUNK = 1024 * 1024
 class DirStorage(Storage):
     kind = "directory"
 
-    def __init__(self, root: Path, import_root: Path | None = None) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp = root / TEMP_PREFIX.rstrip("/")
-        self.import_root = import_root
         self.location = str(root)
 
     def prepare(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
-        if key.startswith(IMPORT_PREFIX):  # by-reference jobs of older versions (not copied)
-            if self.import_root is None:
-                raise FileNotFoundError(f"{key}: TORI_IMPORT_DIR is not set in this process")
-            return self.import_root / key[len(IMPORT_PREFIX) :]
         return self.root / key
 
     def writer(self) -> TempWriter:
@@ -77,8 +71,6 @@ class DirStorage(Storage):
             await aiofiles.os.remove(self.root / temp)
 
     async def remove(self, key: str) -> None:
-        if key.startswith(IMPORT_PREFIX):
-            return
         try:
             await aiofiles.os.remove(self.path(key))
         except FileNotFoundError:
@@ -87,7 +79,7 @@ class DirStorage(Storage):
             raise StorageUnavailable(exc) from exc
 
     @contextlib.asynccontextmanager
-    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+    async def local_file(self, key: str) -> AsyncIterator[Path]:
         yield self.path(key)  # already local: the pool reads it in place
 
     async def read(self, key: str) -> AsyncIterator[bytes]:

@@ -8,15 +8,16 @@ import uuid
 import asyncpg
 
 from tori_ingest.core.vocab import ACTIVE, ErrorCode, Status
+from tori_ingest.store.backend import Storage
+from tori_ingest.store.files import remove_if_unused
 
 
-async def take_back(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
+async def take_back(db: asyncpg.Pool, storage: Storage, job_id: uuid.UUID) -> None:
     """Take a document back: cancel the job if it is still active, delete its result and the
     idempotency keys that name it, scrub the row (kept bare: it answers 410): no file name,
     hash, size, storage key, callback URL or summary is left to say which document it was or
     where its events went (sql/013_erase_scrub.sql; the deliveries' copies go by trigger).
-    Returns the storage key, whose file the caller deletes unless another job needs it; None
-    if unknown."""
+    Then its file goes too, unless another job still needs the same bytes."""
     async with db.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT status, storage_key, procrastinate_job_id FROM tori_jobs"
@@ -24,7 +25,7 @@ async def take_back(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
             job_id,
         )
         if row is None:
-            return None
+            return
         if Status(row["status"]) in ACTIVE and row["procrastinate_job_id"] is not None:
             await conn.execute(
                 "SELECT procrastinate_cancel_job_v1($1, true, false)", row["procrastinate_job_id"]
@@ -44,4 +45,5 @@ async def take_back(db: asyncpg.Pool, job_id: uuid.UUID) -> str | None:
             Status.CANCELLED,
             ErrorCode.CANCELLED,
         )
-    return row["storage_key"]
+    if row["storage_key"] is not None:
+        await remove_if_unused(db, storage, row["storage_key"])

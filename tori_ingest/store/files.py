@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from tori_ingest.store.storage import Storage
+from tori_ingest.store.backend import Storage
 
 # A file is still needed by any job that references it and has not been purged (finished
 # within retention, or not finished yet).

@@ -19,7 +19,7 @@ from tori_ingest.core.vocab import ACTIVE, ErrorCode, Lane, Status
 TASK_NAME = "tori.ingest"
 QUEUE = "ingest"  # interactive jobs (and the periodic tasks)
 # Bulk jobs have a queue of their own, so a worker slot reserved for interactive work
-# (`worker.run`) can fetch an upload while every other slot holds a long bulk job.
+# (`worker.workers`) can fetch an upload while every other slot holds a long bulk job.
 BULK_QUEUE = "ingest.bulk"
 ENDED_RETRYABLE = [Status.FAILED, Status.CANCELLED]
 MAX_ERROR_MESSAGE = 1000

@@ -31,8 +31,8 @@ from tori_ingest.core.formats import check_document
 from tori_ingest.core.models import MAX_PATHS, ByReference
 from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import ErrorCode
+from tori_ingest.store.backend import Storage
 from tori_ingest.store.bucket import connect, guarded
-from tori_ingest.store.storage import Storage
 
 READ_CHUNK = 1024 * 1024
 COPY_CONCURRENCY = 4  # a batch of 1,000 small objects is latency-bound, not bandwidth-bound
@@ -168,7 +168,7 @@ class Imports:
                 yield bytes(chunk)
 
 
-async def copy_in(imports: Imports, raw: object, max_bytes: int, storage: Storage) -> Referenced:
+async def import_one(imports: Imports, raw: object, max_bytes: int, storage: Storage) -> Referenced:
     """Hash and copy one named document into the store's temp area; nothing stays on error."""
     relative, in_bucket = imports.locate(raw)
     writer = storage.writer()
@@ -202,7 +202,7 @@ async def collect(
 
     async def one(n: int, raw: object) -> None:
         async with gate:
-            found[n] = await copy_in(imports, raw, max_bytes, storage)
+            found[n] = await import_one(imports, raw, max_bytes, storage)
 
     try:
         async with asyncio.TaskGroup() as group:

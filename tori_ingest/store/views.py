@@ -35,6 +35,18 @@ async def get_many(
     return [by_id[i] for i in ids if i in by_id]
 
 
+async def events(db: asyncpg.Pool, ids: Sequence[uuid.UUID], owner: str | None = None) -> list[str]:
+    """Each job's live state as JSON, exactly as its next NOTIFY would carry it (one SQL
+    function makes both); with `owner`, only that owner's jobs."""
+    rows = await db.fetch(
+        "SELECT tori_job_event(j)::text AS event FROM tori_jobs j"
+        " WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR owner = $2)",
+        ids,
+        owner,
+    )
+    return [r["event"] for r in rows]
+
+
 async def list_page(
     db: asyncpg.Pool,
     *,

@@ -19,7 +19,7 @@ from tori_ingest.store import copies
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.worker import maintenance
 from tori_ingest.worker.identity import copy_name
-from tori_ingest.worker.runner import Runner
+from tori_ingest.worker.job_run import Runner
 
 log = logging.getLogger(__name__)
 

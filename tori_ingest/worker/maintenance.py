@@ -18,9 +18,9 @@ import asyncpg
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 
-from tori_ingest.store import files, jobs, limits, sessions
+from tori_ingest.store import files, jobs, limits, retention, sessions
+from tori_ingest.store.backend import Storage
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
-from tori_ingest.store.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,6 @@ RECOVERY_EVERY_S = 5.0
 # never touched.
 RECONCILE_EVERY = 6
 
-_DUE = """
-SELECT j.id, j.storage_key FROM tori_jobs j
-WHERE j.purged_at IS NULL AND j.storage_key IS NOT NULL AND j.finished_at < now() - $1::interval
-ORDER BY j.finished_at LIMIT $2
-FOR UPDATE SKIP LOCKED
-"""
-
 
 async def purge(db: asyncpg.Pool, storage: Storage, days: int) -> dict[str, int]:
     """Purge everything due; returns counts (for logs and tests)."""
@@ -54,24 +47,14 @@ async def purge(db: asyncpg.Pool, storage: Storage, days: int) -> dict[str, int]
     counts["rate_limit_windows"] = await limits.purge(db, RATE_WINDOWS_KEPT)
     counts["sessions"] = await sessions.purge_expired(db)
     while True:
-        async with db.acquire() as conn, conn.transaction():
-            due = await conn.fetch(_DUE, age, BATCH)
-            if not due:
-                break
-            ids = [r["id"] for r in due]
-            keys = sorted({r["storage_key"] for r in due})
-            await conn.execute("DELETE FROM tori_results WHERE job_id = ANY($1::uuid[])", ids)
-            await conn.execute(
-                "UPDATE tori_jobs SET purged_at = now() WHERE id = ANY($1::uuid[])", ids
-            )
+        purged, keys = await retention.purge_results(db, age, BATCH)
+        if not purged:
+            break
         for key in keys:  # each under its lock, re-checked: a new job may just have taken it
             if await files.remove_if_unused(db, storage, key, age):
                 counts["files"] += 1
-        counts["jobs"] += len(ids)
-    status = await db.execute(
-        "DELETE FROM tori_idempotency WHERE created_at < now() - $1::interval", age
-    )
-    counts["idempotency_keys"] = int(status.split()[-1])
+        counts["jobs"] += purged
+    counts["idempotency_keys"] = await retention.purge_idempotency_keys(db, age)
     counts["temp_files"] = await storage.sweep_temp()
     return counts
 

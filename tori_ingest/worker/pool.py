@@ -32,7 +32,7 @@ from tori_ingest.core.models import Processed
 from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import ErrorCode, Lane
 from tori_ingest.pipeline import process
-from tori_ingest.worker.events import EventReceiver
+from tori_ingest.worker.pool_events import EventReceiver
 
 log = logging.getLogger(__name__)
 

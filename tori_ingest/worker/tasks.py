@@ -16,7 +16,7 @@ from tori_ingest.core.settings import Settings
 from tori_ingest.store import deliveries, jobs
 from tori_ingest.worker import maintenance
 from tori_ingest.worker.connector import connector
-from tori_ingest.worker.runner import TRANSIENT_ERRORS, Runner
+from tori_ingest.worker.job_run import TRANSIENT_ERRORS, Runner
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ async def run_retention(context: JobContext, timestamp: int) -> None:
     log.info("retention done", extra={"event": "retention.done", **counts})
 
 
-def build_app(url: str, settings: Settings, *, max_connections: int) -> procrastinate.App:
+def build_ingest_app(url: str, settings: Settings, *, max_connections: int) -> procrastinate.App:
     app = procrastinate.App(connector=connector(url, max_size=max_connections))
     app.task(name=jobs.TASK_NAME, queue=jobs.QUEUE, pass_context=True, retry=IngestRetry())(ingest)
     retention_task = app.task(

@@ -31,16 +31,15 @@ from tori_ingest.store import deliveries
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 from tori_ingest.worker import maintenance
 from tori_ingest.worker.connector import connector
+from tori_ingest.worker.context import WorkerContext
 from tori_ingest.worker.delivery import ATTEMPT_TIMEOUT_S, Outcome, Sender, elapsed_ms
-from tori_ingest.worker.identity import copy_name
-from tori_ingest.worker.runner import WorkerContext
+from tori_ingest.worker.supervise import keep_running, run_procrastinate
 
 log = logging.getLogger(__name__)
 
 CONCURRENCY = 8  # tries in flight per process (I/O only)
 MAX_CONNECTIONS = 4  # Procrastinate's pool for this worker
 POLL_S, FAST_POLL_S = 5.0, 0.1  # scheduled retries are found by polling (TORI_TEST_HOOKS: fast)
-MAX_RESTART_BACKOFF_S = 30.0
 MAX_TASK_BACKOFF_S = 300.0
 
 
@@ -142,7 +141,7 @@ async def deliver(context: JobContext, delivery_id: str) -> None:
     await deliverer.deliver(uuid.UUID(delivery_id), context.job.id)
 
 
-def build_app(url: str) -> procrastinate.App:
+def build_delivery_app(url: str) -> procrastinate.App:
     app = procrastinate.App(connector=connector(url, max_size=MAX_CONNECTIONS))
     app.task(
         name=deliveries.TASK_NAME,
@@ -155,24 +154,13 @@ def build_app(url: str) -> procrastinate.App:
 
 async def run_deliveries(ctx: WorkerContext, url: str) -> None:
     """The delivery worker, until cancelled (restarted, with backoff, if it stops)."""
-    app = build_app(url)
+    app = build_delivery_app(url)
     deliverer = Deliverer(ctx)
     grace = ctx.settings.tori_shutdown_grace_s
     async with app.open_async():
         recovery = asyncio.create_task(_recover_stalled_forever(app, grace))
-        backoff = 1.0
         try:
-            while True:
-                started = time.monotonic()
-                try:
-                    await _work(app, ctx.settings, deliverer)
-                    log.warning("webhook worker stopped by itself; restarting")
-                except Exception as exc:
-                    log.warning("webhook worker stopped on an error; restarting", exc_info=exc)
-                if time.monotonic() - started > 60:
-                    backoff = 1.0
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
+            await keep_running("webhook worker", lambda: _work(app, ctx.settings, deliverer))
         finally:
             recovery.cancel()
             await deliverer.sender.close()
@@ -180,18 +168,15 @@ async def run_deliveries(ctx: WorkerContext, url: str) -> None:
 
 async def _work(app: procrastinate.App, settings: Settings, deliverer: Deliverer) -> None:
     grace = settings.tori_shutdown_grace_s
-    await app.run_worker_async(
+    await run_procrastinate(
+        app,
         queues=[deliveries.QUEUE],
-        name=f"{copy_name()}:webhooks",
         concurrency=CONCURRENCY,
-        additional_context={"deliverer": deliverer},
-        install_signal_handlers=False,
-        shutdown_graceful_timeout=min(grace, ATTEMPT_TIMEOUT_S + 2),
-        delete_jobs="successful",
-        listen_notify=True,
+        context={"deliverer": deliverer},
+        grace_s=grace,
+        shutdown_s=min(grace, ATTEMPT_TIMEOUT_S + 2),  # a delivery attempt is short
+        name_suffix=":webhooks",
         fetch_job_polling_interval=FAST_POLL_S if settings.tori_test_hooks else POLL_S,
-        update_heartbeat_interval=maintenance.HEARTBEAT_S,
-        stalled_worker_timeout=maintenance.stalled_after(grace),
     )
 
 

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 
 import asyncpg
 
@@ -27,27 +26,15 @@ from tori_ingest.core.models import (
     Timings,
     serialise,
 )
-from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import ErrorCode, Lane, Stage, Status
 from tori_ingest.store import jobs
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
-from tori_ingest.store.storage import Storage
+from tori_ingest.worker.context import WorkerContext
 from tori_ingest.worker.identity import copy_name
-from tori_ingest.worker.pool import Pool
 
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*DB_UNAVAILABLE_ERRORS, Unavailable)
-
-
-@dataclass
-class WorkerContext:
-    """What the worker's tasks need from the process they run in."""
-
-    settings: Settings
-    db: asyncpg.Pool
-    storage: Storage
-    pool: Pool
 
 
 class Runner:
@@ -108,7 +95,7 @@ class Runner:
         metrics.QUEUE_WAIT.observe(queue_wait_ms / 1000)
         began = time.perf_counter()
         try:
-            async with self.storage.local_copy(row["storage_key"]) as path:
+            async with self.storage.local_file(row["storage_key"]) as path:
                 out = await self.pool.run(
                     str(job_id), str(path), row["password"], row["ocr"], Lane(row["lane"])
                 )

@@ -20,6 +20,8 @@ import asyncpg
 from pydantic import ValidationError
 
 from tori_ingest.core.models import JobEvent
+from tori_ingest.store import views
+from tori_ingest.store.db import ping
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,8 @@ async def snapshots(
 ) -> dict[str, JobEvent]:
     """The current state of each job, exactly as its next NOTIFY would carry it (with
     `owner`, only that owner's jobs: the others do not exist for this subscriber)."""
-    ids = [uuid.UUID(i) for i in job_ids]
-    rows = await db.fetch(
-        "SELECT tori_job_event(j)::text AS event FROM tori_jobs j"
-        " WHERE id = ANY($1::uuid[]) AND ($2::text IS NULL OR owner = $2)",
-        ids,
-        owner,
-    )
-    events = [JobEvent.model_validate_json(r["event"]) for r in rows]
+    rows = await views.events(db, [uuid.UUID(i) for i in job_ids], owner)
+    events = [JobEvent.model_validate_json(r) for r in rows]
     return {e.job_id: e for e in events}
 
 
@@ -146,7 +142,7 @@ class EventHub:
                 await asyncio.wait_for(lost.wait(), HEALTH_CHECK_S)
             if lost.is_set():
                 return
-            await conn.fetchval("SELECT 1", timeout=HEALTH_CHECK_S)
+            await ping(conn, HEALTH_CHECK_S)
 
     async def _resync_all(self, lost: asyncio.Event) -> None:
         """Snapshot every subscriber; retry the failed ones with backoff while connected."""

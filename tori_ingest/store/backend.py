@@ -23,7 +23,6 @@ from tori_ingest.core.formats import MAGIC_WINDOW
 if TYPE_CHECKING:
     from tori_ingest.core.settings import Settings
 
-IMPORT_PREFIX = "import:"  # by-reference jobs of older versions: a path under TORI_IMPORT_DIR
 TEMP_PREFIX = "tmp/"
 TEMP_MAX_AGE_S = 24 * 3600  # a temp entry this old belongs to an upload that died
 
@@ -98,7 +97,7 @@ class Storage(ABC):
         """Delete a stored document (missing is fine); import-tree files are never ours."""
 
     @abstractmethod
-    def local_copy(self, key: str) -> contextlib.AbstractAsyncContextManager[Path]:
+    def local_file(self, key: str) -> contextlib.AbstractAsyncContextManager[Path]:
         """A local path holding the document while the context lasts (the pool reads paths)."""
 
     @abstractmethod
@@ -131,6 +130,6 @@ def open_storage(settings: Settings) -> Storage:
         return BucketStorage(url, settings)
     from tori_ingest.store.dirstore import DirStorage
 
-    storage = DirStorage(Path(url.removeprefix("file://")), settings.import_dir)
+    storage = DirStorage(Path(url.removeprefix("file://")))
     storage.prepare()
     return storage

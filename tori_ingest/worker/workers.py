@@ -5,19 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 
 import procrastinate
 
 from tori_ingest.store import jobs
 from tori_ingest.worker import copies, maintenance, tasks, webhooks
-from tori_ingest.worker.identity import copy_name
-from tori_ingest.worker.runner import Runner, WorkerContext
+from tori_ingest.worker.context import WorkerContext
+from tori_ingest.worker.job_run import Runner
+from tori_ingest.worker.supervise import keep_running, run_procrastinate
 
 log = logging.getLogger(__name__)
-
-MAX_RESTART_BACKOFF_S = 30.0
-HEALTHY_AFTER_S = 60.0
 
 
 async def run_worker(ctx: WorkerContext, url: str) -> None:
@@ -43,28 +40,13 @@ async def run_worker(ctx: WorkerContext, url: str) -> None:
 async def _run_ingest(ctx: WorkerContext, url: str) -> None:
     await ctx.pool.wait_warm()
     runner = Runner(ctx)
-    app = tasks.build_app(url, ctx.settings, max_connections=ctx.pool.size + 4)
+    app = tasks.build_ingest_app(url, ctx.settings, max_connections=ctx.pool.size + 4)
     async with app.open_async():
         grace = ctx.settings.tori_shutdown_grace_s
         recovery = asyncio.create_task(maintenance.recover_stalled_forever(app, ctx.db, grace))
         reporting = asyncio.create_task(copies.report_forever(runner))  # the dashboard's copies
-        backoff = 1.0
         try:
-            while True:
-                started = time.monotonic()
-                try:
-                    await _work(app, ctx, runner)
-                    # Stopping is done by cancelling this task, so a return means Procrastinate
-                    # gave up by itself (a side task lost the database): start it again.
-                    log.warning("worker stopped by itself; restarting")
-                except Exception as exc:
-                    # Typically the database went away under the worker (ConnectorException,
-                    # pool timeouts): start it again, with backoff, until it is back.
-                    log.warning("worker stopped on an error; restarting", exc_info=exc)
-                if time.monotonic() - started > HEALTHY_AFTER_S:  # it had been healthy
-                    backoff = 1.0
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_RESTART_BACKOFF_S)
+            await keep_running("worker", lambda: _work(app, ctx, runner))
         finally:
             recovery.cancel()
             reporting.cancel()
@@ -98,15 +80,10 @@ async def _worker(
     queues: list[str] | None = None,
     concurrency: int = 1,
 ) -> None:
-    await app.run_worker_async(
+    await run_procrastinate(
+        app,
         queues=queues or [jobs.QUEUE],
-        name=copy_name(),
         concurrency=concurrency,
-        additional_context={"runner": runner},
-        install_signal_handlers=False,
-        shutdown_graceful_timeout=ctx.settings.tori_shutdown_grace_s,
-        delete_jobs="successful",
-        listen_notify=True,
-        update_heartbeat_interval=maintenance.HEARTBEAT_S,
-        stalled_worker_timeout=maintenance.stalled_after(ctx.settings.tori_shutdown_grace_s),
+        context={"runner": runner},
+        grace_s=ctx.settings.tori_shutdown_grace_s,
     )
