@@ -194,7 +194,7 @@ class Api(httpx.AsyncClient):
         )
         self.ctx = ctx
         self.db_url = db_url
-        self.storage = getattr(ctx.storage, "root", ctx.settings.storage_dir)
+        self.storage = getattr(ctx.storage, "root", ctx.settings.tori_storage_dir)
         self.allow_server_errors = False
 
     async def _no_server_error(self, response: httpx.Response) -> None:

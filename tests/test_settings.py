@@ -33,17 +33,18 @@ def test_bad_values_are_refused_by_name(env: dict[str, str], named: str) -> None
 
 def test_defaults_are_resolved() -> None:
     settings = Settings.load({"TORI_DATA_DIR": "/srv/tori"})
-    assert settings.pool_size == (os.cpu_count() or 1)
-    assert str(settings.storage_dir) == "/srv/tori/files"
-    assert settings.storage_url == "file:///srv/tori/files"
+    assert settings.tori_pool_size == (os.cpu_count() or 1)
+    assert str(settings.tori_storage_dir) == "/srv/tori/files"
+    assert settings.tori_storage_url == "file:///srv/tori/files"
     bucket = Settings.load({"TORI_STORAGE_URL": "s3://docs/prod/", "TORI_STORAGE_DIR": "/x"})
-    assert bucket.storage_url == "s3://docs/prod"  # the URL wins over the directory
-    assert settings.auto_migrate is True  # embedded
-    assert Settings.load({"DATABASE_URL": "postgresql://db/x"}).auto_migrate is False
+    assert bucket.tori_storage_url == "s3://docs/prod"  # the URL wins over the directory
+    assert settings.tori_auto_migrate is True  # embedded
+    assert Settings.load({"DATABASE_URL": "postgresql://db/x"}).tori_auto_migrate is False
     assert Settings.load(
         {"TORI_AUTO_MIGRATE": "1", "DATABASE_URL": "postgresql://db/x"}
-    ).auto_migrate
-    assert Settings.load({"TORI_POOL_SIZE": ""}).pool_size == (os.cpu_count() or 1)  # empty = unset
+    ).tori_auto_migrate
+    unset = Settings.load({"TORI_POOL_SIZE": ""})  # empty = unset
+    assert unset.tori_pool_size == (os.cpu_count() or 1)
 
 
 def test_invalid_setting_stops_the_cli_with_one_line() -> None:

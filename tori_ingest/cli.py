@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as exc:
             return _missing_extra("bench", exc)
         return bench.main(args)
-    logs.setup(settings.log_format, settings.tori_log_level)
+    logs.setup(settings.tori_log_format, settings.tori_log_level)
     try:
         return _run(args, settings)
     except StartupError as exc:

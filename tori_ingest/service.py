@@ -69,7 +69,7 @@ async def open_resources(
     model = resolve_model(settings.tori_spacy_model) if with_pool else None
     if with_pool:
         check_languages(settings.tori_ocr_languages)  # a missing model: one line, at start
-    if settings.auto_migrate:
+    if settings.tori_auto_migrate:
         await migrate.migrate_url(url)
     storage = open_storage(settings)
     db = await create_pool(url, max_size=10)

@@ -218,7 +218,7 @@ def storage_bench(args: Any, log: Any) -> dict[str, Any]:
 
 def main(args: Any) -> int:
     settings = Settings.load()
-    pool_size = args.pool_size or settings.pool_size
+    pool_size = args.pool_size or settings.tori_pool_size
     model = args.model or settings.tori_spacy_model
     extractor = Extractor(getattr(args, "extractor", None) or settings.tori_extractor)
 

@@ -42,10 +42,10 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         )
     references = None
     if args.by_reference:
-        if settings.import_dir is None:
+        if settings.tori_import_dir is None:
             return fail("--by-reference needs TORI_IMPORT_DIR (the tree the service reads)")
         try:
-            references = submit.relative_to_import(paths, settings.import_dir)
+            references = submit.relative_to_import(paths, settings.tori_import_dir)
         except ValueError as exc:
             return fail(f"not under TORI_IMPORT_DIR: {exc}")
     if (unreachable := _unreachable(url)) is not None:

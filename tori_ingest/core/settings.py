@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tori_ingest.core import webhooks
@@ -40,10 +47,8 @@ class Settings(BaseSettings):
         "127.0.0.1", description="where `serve` listens (also --host); beyond loopback needs auth"
     )
     tori_data_dir: Path = Field(Path(".tori"), description="embedded database and storage")
-    tori_storage_dir: Path | None = Field(
-        None, description="stored files; unset: $TORI_DATA_DIR/files"
-    )
-    tori_storage_url: str | None = Field(
+    tori_storage_dir: Path = Field(None, description="stored files; unset: $TORI_DATA_DIR/files")
+    tori_storage_url: str = Field(
         None,
         pattern=r"^(file://.+|s3://[^/]+(/.*)?)$",
         description="file:///dir or s3://bucket/prefix; unset: file://$TORI_STORAGE_DIR",
@@ -117,11 +122,11 @@ class Settings(BaseSettings):
         description="proxies whose X-Forwarded-For/-Proto are trusted (uvicorn's); unset: none",
     )
     tori_cors_origins: str = Field("", description="comma-separated allowed origins")
-    tori_auto_migrate: bool | None = Field(
+    tori_auto_migrate: bool = Field(
         None, description="migrate at start; unset: on for the embedded database only"
     )
     tori_insecure: bool = Field(False, description="allow binding beyond loopback without auth")
-    tori_log_format: Literal["json", "console"] | None = Field(
+    tori_log_format: Literal["json", "console"] = Field(
         None, description="log lines; unset: json when stderr is not a TTY, else console"
     )
     tori_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -172,33 +177,49 @@ class Settings(BaseSettings):
             if self.tori_webhook_secret is None:
                 raise ValueError("TORI_WEBHOOK_URL needs TORI_WEBHOOK_SECRET (webhooks are signed)")
             try:
-                webhooks.check_url(self.tori_webhook_url, allow_private=self.webhook_allow_private)
+                webhooks.check_url(
+                    self.tori_webhook_url, allow_private=self.tori_webhook_allow_private
+                )
             except webhooks.CallbackRefused as exc:
                 raise ValueError(f"TORI_WEBHOOK_URL: {exc}") from None
         return self
 
-    @model_validator(mode="after")
-    def _resolve(self) -> Settings:
-        """Fill in the values whose default depends on another setting or on the machine."""
-        resolved: dict[str, Any] = {"tori_data_dir": self.tori_data_dir.resolve()}
-        resolved["tori_storage_dir"] = (
-            self.tori_storage_dir.resolve()
-            if self.tori_storage_dir
-            else resolved["tori_data_dir"] / "files"
-        )
-        if self.tori_import_dir is not None:
-            resolved["tori_import_dir"] = self.tori_import_dir.resolve()
-        if self.tori_storage_url is None:
-            resolved["tori_storage_url"] = f"file://{resolved['tori_storage_dir']}"
-        if self.tori_pool_size == 0:
-            resolved["tori_pool_size"] = os.cpu_count() or 1
-        if self.tori_auto_migrate is None:
-            resolved["tori_auto_migrate"] = self.database_url is None
-        if self.tori_log_format is None:
-            resolved["tori_log_format"] = "console" if sys.stderr.isatty() else "json"
-        for name, value in resolved.items():
-            object.__setattr__(self, name, value)
-        return self
+    # Defaults that depend on another setting or on the machine, resolved while validating
+    # (fields are validated in declaration order, so `info.data` holds the earlier ones).
+
+    @field_validator("tori_data_dir", "tori_import_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        return value.resolve() if value is not None else None
+
+    @field_validator("tori_storage_dir", mode="before")
+    @classmethod
+    def _storage_dir(cls, raw: Any, info: ValidationInfo) -> Any:
+        if raw:
+            return Path(raw).resolve()
+        return Path(info.data.get("tori_data_dir") or ".tori").resolve() / "files"
+
+    @field_validator("tori_storage_url", mode="before")
+    @classmethod
+    def _storage_url(cls, raw: Any, info: ValidationInfo) -> Any:
+        if raw:
+            return str(raw).rstrip("/") if str(raw) != "file:///" else raw
+        return f"file://{info.data.get('tori_storage_dir')}"
+
+    @field_validator("tori_pool_size")
+    @classmethod
+    def _pool_size(cls, value: int) -> int:
+        return value or os.cpu_count() or 1
+
+    @field_validator("tori_auto_migrate", mode="before")
+    @classmethod
+    def _auto_migrate(cls, raw: Any, info: ValidationInfo) -> Any:
+        return raw if raw is not None else info.data.get("database_url") is None
+
+    @field_validator("tori_log_format", mode="before")
+    @classmethod
+    def _log_format(cls, raw: Any) -> Any:
+        return raw or ("console" if sys.stderr.isatty() else "json")
 
     @classmethod
     def load(cls, env: dict[str, str] | None = None) -> Settings:
@@ -218,34 +239,8 @@ class Settings(BaseSettings):
         return self.database_url is None
 
     @property
-    def data_dir(self) -> Path:
-        return self.tori_data_dir
-
-    @property
-    def storage_dir(self) -> Path:
-        assert self.tori_storage_dir is not None  # resolved at load
-        return self.tori_storage_dir
-
-    @property
-    def import_dir(self) -> Path | None:
-        return self.tori_import_dir
-
-    @property
-    def storage_url(self) -> str:
-        assert self.tori_storage_url is not None  # resolved at load
-        return self.tori_storage_url.rstrip("/")
-
-    @property
-    def pool_size(self) -> int:
-        return self.tori_pool_size
-
-    @property
     def max_upload_bytes(self) -> int:
         return self.tori_max_upload_mb * 1024 * 1024
-
-    @property
-    def auto_migrate(self) -> bool:
-        return bool(self.tori_auto_migrate)
 
     @property
     def api_tokens(self) -> list[str]:
@@ -278,18 +273,10 @@ class Settings(BaseSettings):
         return [o.strip() for o in self.tori_cors_origins.split(",") if o.strip()]
 
     @property
-    def webhook_allow_private(self) -> bool:
-        return self.tori_webhook_allow_private
-
-    @property
     def webhook_keys(self) -> list[bytes]:
         """The signing keys (several while rotating); [] when webhooks cannot be signed."""
         secret = self.tori_webhook_secret
         return webhooks.parse_secrets(secret.get_secret_value()) if secret else []
-
-    @property
-    def log_format(self) -> str:
-        return str(self.tori_log_format)
 
     def public(self) -> dict[str, Any]:
         """Every setting by its env name, resolved, secrets masked (`tori-ingest config`)."""

@@ -25,7 +25,7 @@ def callback_for(settings: Settings, raw: str | None) -> str | None:
             "callback_url needs TORI_WEBHOOK_SECRET on the service (webhooks are signed)",
         )
     try:
-        return check_url(raw, allow_private=settings.webhook_allow_private)
+        return check_url(raw, allow_private=settings.tori_webhook_allow_private)
     except CallbackRefused as exc:
         raise Refused(ErrorCode.BAD_REQUEST, str(exc)) from None
 

@@ -123,7 +123,7 @@ class Storage(ABC):
 
 def open_storage(settings: Settings) -> Storage:
     """The store `TORI_STORAGE_URL` names (a `file://` directory by default)."""
-    url = settings.storage_url
+    url = settings.tori_storage_url
     if url.startswith("s3://"):
         from tori_ingest.store.bucket import BucketStorage  # obstore loads only when used
 

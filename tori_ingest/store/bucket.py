@@ -97,7 +97,7 @@ class BucketStorage(Storage):
     def __init__(self, url: str, settings: Settings) -> None:
         self.store = connect(url, settings)
         self.location = url
-        self.fetch_dir = settings.data_dir / "fetch"
+        self.fetch_dir = settings.tori_data_dir / "fetch"
         self.fetch_dir.mkdir(parents=True, exist_ok=True)
         self.held: dict[str, bytes] = {}  # temp name -> bytes never sent to the bucket
         self.held_bytes = 0

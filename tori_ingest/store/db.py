@@ -58,10 +58,10 @@ def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """The URL to connect to, starting the embedded server when no DATABASE_URL is set."""
     if settings.database_url is not None:
         return settings.database_url.get_secret_value(), None
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.tori_data_dir.mkdir(parents=True, exist_ok=True)
     # pgserver runs Postgres as its own user when we are root: it must be able to enter here.
-    settings.data_dir.chmod(settings.data_dir.stat().st_mode | 0o711)
-    server = EmbeddedPostgres(settings.data_dir / "pg")
+    settings.tori_data_dir.chmod(settings.tori_data_dir.stat().st_mode | 0o711)
+    server = EmbeddedPostgres(settings.tori_data_dir / "pg")
     return server.url, server
 
 

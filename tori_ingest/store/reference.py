@@ -113,7 +113,7 @@ class Imports:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.root = settings.import_dir
+        self.root = settings.tori_import_dir
         self.url = settings.tori_import_url.rstrip("/") if settings.tori_import_url else None
 
     @cached_property

@@ -114,7 +114,7 @@ class Sender:
     async def pin(self, url: str) -> tuple[httpx.URL, dict[str, object]]:
         """The URL with its host replaced by a resolved, allowed address; raises
         CallbackRefused if any address it resolves to is refused."""
-        allow = self.settings.webhook_allow_private
+        allow = self.settings.tori_webhook_allow_private
         check_url(url, allow_private=allow)  # this copy's own settings, on the URL as written
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii").strip("[]")

@@ -45,7 +45,7 @@ ProgressHandler = Callable[[str, int, int], None]
 
 class Pool:
     def __init__(self, settings: Settings, model: str) -> None:
-        self.size = settings.pool_size
+        self.size = settings.tori_pool_size
         self.processes = self.size + 1  # one that bulk jobs never take (see above)
         self._bulk = asyncio.Semaphore(self.size)
         metrics.POOL_SIZE.set(self.size)
