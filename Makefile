@@ -9,7 +9,7 @@ LOCK := requirements.lock
 # The oldest Procrastinate that pyproject allows: the migration test upgrades from its schema.
 OLD_PROCRASTINATE := $(VENV)/wheels/procrastinate-3.5.1-py3-none-any.whl
 
-.PHONY: serve test lint bench lock clean FORCE
+.PHONY: serve test check lint bench lock clean FORCE
 
 # The venv heals itself: built by another Python (or half-built), it is made again.
 PY_ID := $(shell $(PYTHON) -c 'import sys; print(sys.executable, *sys.version_info[:3])')
@@ -39,13 +39,25 @@ serve: $(VENV)/.run-installed
 
 test: $(VENV)/.test-installed $(OLD_PROCRASTINATE)
 	$(BIN)/ruff check tori_ingest tests
+	$(BIN)/ruff format --check tori_ingest tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast loop for a developer: lint, types, and every test but the e2e and corpus tiers
+# (markers set in tests/conftest.py from the fixtures each test uses).
+check: $(VENV)/.test-installed
+	$(BIN)/ruff check tori_ingest tests
+	$(BIN)/ruff format --check tori_ingest tests
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -m "not e2e and not corpus" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check tori_ingest tests
 	$(BIN)/ruff format --check tori_ingest tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(VENV)/.run-installed
 	$(PIP) install --quiet -c $(LOCK) -e '.[model,bench]'

@@ -61,6 +61,42 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+# --- test tiers (pyproject's markers), read off the fixtures a test uses ----------------------
+
+E2E_FIXTURES = {"server", "start_server", "s3", "browser", "ui_server"}
+DB_FIXTURES = {"admin_url"}  # every database fixture builds on it
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & E2E_FIXTURES or _spawns_processes(item):
+            item.add_marker(pytest.mark.e2e)
+        elif used & DB_FIXTURES:
+            item.add_marker(pytest.mark.integration)
+        else:
+            item.add_marker(pytest.mark.unit)
+        if _reads("CORPUS", item):
+            item.add_marker(pytest.mark.corpus)
+
+
+# What a test calls to start processes itself: the CLI, a server, a process pool.
+SPAWNS = ("subprocess.", "Server(", "cli(", "Pool(", "warm_pool(", "run_jobs(")
+
+
+def _spawns_processes(item: pytest.Item) -> bool:
+    """Tests that start processes themselves, without an e2e fixture."""
+    return any(_reads(call, item) for call in SPAWNS)
+
+
+def _reads(name: str, item: pytest.Item) -> bool:
+    function = getattr(item, "function", None)
+    try:
+        return name in (inspect.getsource(function) if function is not None else "")
+    except (OSError, TypeError):
+        return False
+
+
 async def wait_for(
     predicate: Callable[[], Any],
     timeout: float = 60,  # noqa: ASYNC109 (a poll: on timeout it says what it waited for)

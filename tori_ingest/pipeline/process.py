@@ -43,7 +43,7 @@ class OcrConfig:
 def init_process(
     model: str,
     memory_mb: int,
-    events: Queue | None,
+    events: Queue[Any] | None,
     test_hooks: bool,
     ocr_config: OcrConfig | None = None,
 ) -> None:
@@ -212,7 +212,7 @@ class _Progress:
     so a one-page PDF costs no extra database round trip.
     """
 
-    def __init__(self, job_id: str, events: Queue | None) -> None:
+    def __init__(self, job_id: str, events: Queue[Any] | None) -> None:
         self.job_id, self.events, self.last = job_id, events, time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:

@@ -55,7 +55,7 @@ class Renderer:
                 h = min(top, height) - max(bottom, 0.0)
                 if w > 0 and h > 0:
                     covered += w * h
-            return min(1.0, covered / (width * height))
+            return float(min(1.0, covered / (width * height)))
         finally:
             page.close()
 
@@ -72,7 +72,8 @@ class Renderer:
                 scale *= math.sqrt(MAX_OCR_PIXELS / pixels)
             bitmap = page.render(scale=scale, grayscale=True, may_draw_forms=True)
             try:
-                return bitmap.to_pil().copy()  # the copy outlives PDFium's buffer
+                image: Image.Image = bitmap.to_pil().copy()  # outlives PDFium's buffer
+                return image
             finally:
                 bitmap.close()
         finally:

@@ -48,7 +48,8 @@ class EmbeddedPostgres:
     @property
     def pid(self) -> int | None:
         """The postmaster's (the benchmark counts its CPU)."""
-        return self._server.get_pid()
+        pid = self._server.get_pid()
+        return int(pid) if pid is not None else None
 
     def stop(self) -> None:
         self._server.cleanup()

@@ -75,7 +75,7 @@ def event_body(snapshot: str) -> str:
     job: dict[str, Any] = orjson.loads(snapshot)
     if job.get("summary") is not None:
         job["summary"] = orjson.dumps(job["summary"]).decode()  # as asyncpg reads jsonb
-    view: JobView = views.view(job)  # type: ignore[arg-type]  (a mapping like a Record)
+    view: JobView = views.view(job)  # a mapping like a Record
     event = WebhookEvent(
         type=EventType.of(Status(job["status"])), timestamp=view.finished_at, data=view
     )

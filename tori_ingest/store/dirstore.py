@@ -88,7 +88,7 @@ class DirStorage(Storage):
                 yield chunk
 
     async def size(self, key: str) -> int:
-        return (await aiofiles.os.stat(self.path(key))).st_size
+        return int((await aiofiles.os.stat(self.path(key))).st_size)
 
     async def problem(self) -> str | None:
         probe = self.tmp / f".probe-{os.getpid()}"

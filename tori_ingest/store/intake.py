@@ -84,7 +84,9 @@ async def submit(
     return Outcome(rows, replayed=False)
 
 
-async def _replay(db: asyncpg.Pool, owner: str, key: str, request_fingerprint: str) -> list | None:
+async def _replay(
+    db: asyncpg.Pool, owner: str, key: str, request_fingerprint: str
+) -> list[asyncpg.Record] | None:
     found = await db.fetchrow(
         "SELECT fingerprint, job_ids FROM tori_idempotency WHERE owner = $1 AND key = $2",
         owner,

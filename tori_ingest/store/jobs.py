@@ -337,7 +337,7 @@ async def fail(
                WHERE id = $1 AND status = ANY($5::text[]) AND ($6::int IS NULL OR runs = $6)
                RETURNING true""",
             job_id,
-            ErrorCode(code),
+            str(code),
             message.replace("\x00", "")[:MAX_ERROR_MESSAGE],
             Status.FAILED,
             _active(),

@@ -19,7 +19,7 @@ RETURNING hits
 
 async def hit(db: asyncpg.Pool, bucket: str, window_start: float) -> int:
     """Count one event of `bucket` in the window that starts at `window_start`; the count."""
-    return await db.fetchval(_HIT, bucket, window_start)
+    return int(await db.fetchval(_HIT, bucket, window_start))
 
 
 async def purge(db: asyncpg.Pool, older_than: timedelta) -> int:
@@ -32,12 +32,14 @@ async def purge(db: asyncpg.Pool, older_than: timedelta) -> int:
 
 async def queued(db: asyncpg.Pool, lane: Lane, owner: str | None, at_most: int) -> int:
     """Queued jobs of `lane` (of `owner`, when given), counted up to `at_most` (bounded)."""
-    return await db.fetchval(
-        """SELECT count(*) FROM (SELECT 1 FROM tori_jobs
+    return int(
+        await db.fetchval(
+            """SELECT count(*) FROM (SELECT 1 FROM tori_jobs
                WHERE lane = $1 AND status = $2 AND ($3::text IS NULL OR owner = $3)
                LIMIT $4) q""",
-        lane,
-        Status.QUEUED,
-        owner,
-        at_most,
+            lane,
+            Status.QUEUED,
+            owner,
+            at_most,
+        )
     )

@@ -172,7 +172,7 @@ async def _apply_ours(conn: asyncpg.Connection) -> list[str]:
 
 async def _procrastinate_present(conn: asyncpg.Connection) -> bool:
     """A database shared with another Procrastinate app already has its schema."""
-    return await conn.fetchval("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
+    return bool(await conn.fetchval("SELECT to_regclass('procrastinate_jobs') IS NOT NULL"))
 
 
 # What our own SQL calls directly (store/jobs.py), bypassing Procrastinate's Python API, so a

@@ -64,8 +64,9 @@ async def list_page(
     same (empty) page as an id that does not exist, so the listing is no existence oracle.
     The caller's own erased job still anchors (its owner already gets 410 for it, and paging
     on must not stop because the last job of the previous page was erased meanwhile)."""
-    return await db.fetch(
-        f"""SELECT {JOB_COLUMNS} FROM tori_jobs
+    return list(
+        await db.fetch(
+            f"""SELECT {JOB_COLUMNS} FROM tori_jobs
             WHERE ($1::text IS NULL OR status = $1)
               AND ($4::text IS NULL OR lane = $4)
               AND ($5::text IS NULL OR owner = $5)
@@ -75,12 +76,13 @@ async def list_page(
                    (SELECT created_at, id FROM tori_jobs
                     WHERE id = $2 AND ($5::text IS NULL OR owner = $5)))
             ORDER BY created_at DESC, id DESC LIMIT $3""",
-        status,
-        after,
-        limit,
-        lane,
-        owner,
-        owner_ref,
+            status,
+            after,
+            limit,
+            lane,
+            owner,
+            owner_ref,
+        )
     )
 
 
