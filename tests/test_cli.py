@@ -115,6 +115,21 @@ async def test_embedded_default_serves_and_stops_postgres(data_dir: Path) -> Non
         assert again.stop() == 0
 
 
+async def test_a_killed_run_does_not_leave_postgres_running_for_good(data_dir: Path) -> None:
+    """SIGKILL skips pgserver's exit handler: its pid stays in the handle list. The next run
+    forgets it, so that run's exit is the last one again and stops Postgres."""
+    killed = await Server("", data_dir).wait_ready(timeout=180)
+    dead = killed.stop(signal.SIGKILL)
+    assert dead == -signal.SIGKILL
+    handles = data_dir / "pg" / ".handle_pids.json"
+    assert killed.proc.pid in json.loads(handles.read_text())  # the stale handle
+    assert postgres_running(data_dir / "pg")  # left running by the killed run
+    again = await Server("", data_dir).wait_ready(timeout=180)
+    assert killed.proc.pid not in json.loads(handles.read_text())
+    assert again.stop(signal.SIGTERM) == 0, again.log_text()
+    assert not postgres_running(data_dir / "pg")
+
+
 def test_submit_directory_follows_jobs_and_fails_on_failure(server: Server, tmp_path: Path) -> None:
     docs = tmp_path / "docs"
     (docs / "nested").mkdir(parents=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class EmbeddedPostgres:
             import pgserver  # imported lazily: only the embedded mode needs it
 
         pgdata.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(pgdata)
         self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
         self.url: str = self._server.get_uri()
 
@@ -53,6 +56,40 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self._server.cleanup()
+
+
+HANDLES = ".handle_pids.json"  # pgserver's list of the processes using a data directory
+
+
+def forget_dead_handles(pgdata: Path) -> list[int]:
+    """Drop processes that no longer exist from pgserver's handle list; returns them.
+
+    pgserver stops the server when the last process on its list exits. A process killed
+    without running its exit handlers (a second Ctrl-C, SIGKILL, OOM) stays on the list, and
+    from then on no exit is ever the last one: Postgres would outlive every later run."""
+    path = pgdata / HANDLES
+    try:
+        pids = [int(p) for p in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+    dead = [p for p in pids if not _alive(p)]
+    if dead:
+        path.write_text(json.dumps([p for p in pids if p not in dead]))
+        log.info(
+            "forgot embedded-Postgres handles of processes that died",
+            extra={"event": "db.stale_handles", "pids": dead},
+        )
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 def database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
