@@ -11,10 +11,11 @@ import struct
 import time
 
 import pytest
+from websockets.sync.client import connect
 
 from tori_ingest.store.db import close_pool, create_pool
 
-from .conftest import Server, StartServer, fetchval, wait_for
+from .conftest import Server, StartServer, fetchval, wait_for, ws_url
 from .pdfs import prose_pdf
 
 
@@ -139,3 +140,20 @@ async def test_closing_the_pool_never_waits_on_a_held_connection(db_url: str) ->
     assert time.monotonic() - began < 5
     gone = "SELECT count(*) = 0 FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
     await wait_for(lambda: fetchval(db_url, gone), 10, "the held connection to be closed")
+
+
+async def test_websocket_clients_leave_no_traceback_at_shutdown(start_server: StartServer) -> None:
+    """A client that disconnects normally, and one still connected when SIGTERM comes: the log
+    gets no traceback and no unretrieved task exception."""
+    other = await start_server()
+    job = other.upload(prose_pdf(1)).json()["job_id"]
+    await other.wait_job(job)
+    with connect(ws_url(other, "/ws")) as ws:
+        ws.send(f'{{"subscribe": ["{job}"]}}')
+        assert '"snapshot"' in str(ws.recv(timeout=10))
+    with connect(ws_url(other, "/ws")) as staying:
+        staying.send(f'{{"subscribe": ["{job}"]}}')
+        staying.recv(timeout=10)
+        assert other.stop() == 0, other.log_text()
+    log = other.log_path.read_text()
+    assert "Traceback" not in log and "never retrieved" not in log, log[-3000:]

@@ -203,18 +203,17 @@ class Connection:
 
 async def _serve(ws: WebSocket, conn: Connection, first: list[str] | None) -> None:
     await ws.accept()
+    loops: list[asyncio.Task[None]] = []
     try:
         if first is not None:
             await conn.subscribe(first)
             await conn.send_loop()
             return
-        sender = asyncio.create_task(conn.send_loop())
-        receiver = asyncio.create_task(conn.receive_loop())
-        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-                await task
+        loops = [
+            asyncio.create_task(conn.send_loop(), name="ws-send"),
+            asyncio.create_task(conn.receive_loop(), name="ws-receive"),
+        ]
+        done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()
     except WebSocketDisconnect:
@@ -223,6 +222,12 @@ async def _serve(ws: WebSocket, conn: Connection, first: list[str] | None) -> No
         log.info("closing an abusive WebSocket", extra={"event": "ws.abuse", "reason": str(exc)})
         await _close(ws, CLOSE_POLICY)
     finally:
+        # Also when this handler itself is cancelled (shutdown): each loop is stopped and its
+        # end collected, so a client's normal disconnect never surfaces as an unretrieved
+        # task exception.
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
         conn.close()
 
 
