@@ -188,8 +188,12 @@ async def test_upload_poll_result(server: Server) -> None:
     assert job["result"]["pages"] == 2 and job["result"]["title"] == "Greeting"
     assert job["started_at"] >= job["created_at"] and job["finished_at"] >= job["started_at"]
 
-    result = server.client.get(f"/jobs/{job_id}/result").json()
+    raw = server.client.get(f"/jobs/{job_id}/result")
+    result = raw.json()
     assert result["job_id"] == job_id
+    # The summary first (`curl … | head`), the pages last, nothing twice.
+    assert list(result)[:3] == ["job_id", "document", "stats"] and list(result)[-1] == "pages"
+    assert raw.text[:200].replace(" ", "").startswith(f'{{"job_id":"{job_id}","document":{{')
     assert [p["text"] for p in result["pages"]] == [
         "Hello from page one.",
         "Page two\nhas two lines.",

@@ -92,6 +92,17 @@ SELECT p.n, {what} FROM tori_results r,
 WHERE r.job_id = $1 AND p.n > $2 ORDER BY p.n LIMIT $3
 """
 PAGES_PER_FETCH = 100
+# The summary first, in this order (jsonb keeps keys by length, so `stats` would come first
+# and `job_id` after the chunks), then every other field but the pages; `json` keeps order.
+_SUMMARY = ("job_id", "document", "stats", "warnings", "timings_ms", "pipeline")
+_HEAD = f"""
+SELECT CASE WHEN rest = '{{}}'::jsonb THEN summary::text
+            ELSE left(summary::text, -1) || ', ' || right(rest::text, -1) END
+FROM (SELECT json_build_object(
+                 {", ".join(f"'{k}', result -> '{k}'" for k in _SUMMARY)}) AS summary,
+             result - 'pages' - {" - ".join(f"'{k}'" for k in _SUMMARY)} AS rest
+      FROM tori_results WHERE job_id = $1) r
+"""
 
 
 async def result_stream(
@@ -99,15 +110,14 @@ async def result_stream(
 ) -> AsyncIterator[bytes] | None:
     """The stored result, streamed a batch of pages at a time (None when purged or missing).
 
-    JSON: everything but the pages first (a summary `curl | head` can read), then `pages`.
+    JSON: the summary first (`job_id`, `document`, `stats`…: what `curl | head` reads), then
+    the other fields, then `pages`.
     Text: the cleaned pages separated by form feeds, like pdftotext. Memory stays bounded by
     PAGES_PER_FETCH pages, however long the document. Each batch is its own query: no
     connection is held while the client reads, so a client that stalls or hangs up mid-body
     (whose generator may never be closed) cannot keep a database connection.
     """
-    head = await db.fetchval(
-        "SELECT (result - 'pages')::text FROM tori_results WHERE job_id = $1", job_id
-    )
+    head = await db.fetchval(_HEAD, job_id)
     if head is None:
         return None
     query = _PAGES.format(what="p.page ->> 'text'" if text else "p.page::text")
