@@ -140,15 +140,26 @@ def test_submit_directory_follows_jobs_and_fails_on_failure(server: Server, tmp_
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.count("succeeded") == 3 and "notes.txt" not in ok.stdout  # 2 rows + counts
     assert ok.stdout.strip().splitlines()[-1] == "2 succeeded"
+    assert f"skipped {docs / 'notes.txt'}: not a PDF" in ok.stderr  # named, not silently left
 
     (docs / "locked.pdf").write_bytes(make_pdf(["secret"], user_password="pw"))
     (tmp_path / "fake.pdf").write_bytes(b"hello")
     bad = cli("submit", str(docs / "locked.pdf"), str(tmp_path / "fake.pdf"), "--url", server.base)
     assert bad.returncode == 1
     assert "encrypted" in bad.stdout and "unsupported_type" in bad.stdout
+    assert "unsupported_type:" in bad.stdout  # the code and then the server's message
 
     missing = cli("submit", str(tmp_path / "nope.pdf"), "--url", server.base)
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+async def test_submit_says_why_it_was_refused(start_server: StartServer, tmp_path: Path) -> None:
+    secured = await start_server(TORI_API_TOKENS="app:s3cret")
+    doc = tmp_path / "a.pdf"
+    doc.write_bytes(prose_pdf(1))
+    out = cli("submit", str(doc), "--url", secured.base)
+    assert out.returncode == 1 and "unauthorized:" in out.stdout  # code, then the message
+    assert "--token" in out.stdout and "TORI_TOKEN" in out.stdout, out.stdout
 
 
 async def test_status_counts_and_one_job(server: Server) -> None:

@@ -32,9 +32,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if any(backfill.is_prefix(p) for p in args.paths):
         return _backfill(args, url, token)
     try:
-        paths = submit.collect(args.paths)
+        paths, skipped = submit.collect(args.paths)
     except FileNotFoundError as exc:
         return fail(str(exc))
+    for path in skipped:
+        print(f"skipped {path}: not a PDF or a PNG/JPEG/TIFF image", file=sys.stderr)
     if not paths:
         return fail(
             f"no PDF found in {', '.join(args.paths)} "

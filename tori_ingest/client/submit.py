@@ -55,20 +55,21 @@ class Tracked:
 DOCUMENT_SUFFIXES = frozenset({".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 
 
-def collect(paths: list[str]) -> list[Path]:
-    """Files as given, and every PDF or image under given directories (sorted, recursive)."""
+def collect(paths: list[str]) -> tuple[list[Path], list[Path]]:
+    """(files to send, files skipped): files as given, and every PDF or image under given
+    directories (sorted, recursive); other files under a directory are skipped."""
     found: list[Path] = []
+    skipped: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES
-            )
+            for p in sorted(q for q in path.rglob("*") if q.is_file()):
+                (found if p.suffix.lower() in DOCUMENT_SUFFIXES else skipped).append(p)
         elif path.is_file():
             found.append(path)
         else:
             raise FileNotFoundError(f"no such file or directory: {raw}")
-    return found
+    return found, skipped
 
 
 class Follower:
@@ -156,7 +157,7 @@ async def submit(
                 by_id[item.job_id] = item
                 await follower.subscribe([item.job_id])
             else:
-                item.status, item.error = REFUSED, _error_code(response)
+                item.status, item.error = REFUSED, refusal(response)
             refresh()
 
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
@@ -225,11 +226,16 @@ def relative_to_import(paths: list[Path], import_dir: Path) -> list[str]:
     return [str(p.resolve().relative_to(root)) for p in paths]
 
 
-def _error_code(response: httpx.Response) -> str:
+def refusal(response: httpx.Response) -> str:
+    """Why the service refused: its code and message, and for 401 how to send a token."""
     try:
-        return response.json()["error"]["code"]
+        error = response.json()["error"]
+        why = f"{error['code']}: {error['message']}"
     except (ValueError, KeyError, TypeError):
-        return f"http_{response.status_code}"
+        why = f"http_{response.status_code}"
+    if response.status_code == 401:
+        why += " (pass --token or set TORI_TOKEN)"
+    return why
 
 
 def summary(items: list[Tracked]) -> Table:
