@@ -79,25 +79,10 @@ class DatabaseRelay(Relay):
         super().__init__(0)
         self.url = f"postgresql://{user}@127.0.0.1:{self.port}{parts.path}"
 
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if self.socket is not None:
-            up_reader, up_writer = await asyncio.open_unix_connection(self.socket)
-        else:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(1 << 16):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
+            return await asyncio.open_unix_connection(self.socket)
+        return await asyncio.open_connection(*self.upstream)
 
 
 async def test_a_503_for_an_unreachable_database_is_counted_as_503(
