@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,6 +166,11 @@ async def test_dashboard_in_a_browser(browser: Browser, ui_server: Server, tmp_p
     row = page.locator(f'#failures tr[data-job="{broken}"]')
     assert "broken.pdf" in await row.inner_text() and "corrupt_pdf" in await row.inner_text()
     assert "cannot be read" in await row.locator("td.message").inner_text()
+    # What a narrow cell cuts off can still be read: the full time, message and name on hover.
+    when = await row.locator("td.when").get_attribute("title") or ""
+    assert str(datetime.now().year) in when
+    assert "cannot be read" in (await row.locator("td.message").get_attribute("title") or "")
+    assert broken in (await row.locator("td.file").get_attribute("title") or "")
     assert await page.locator(f'#failures tr[data-job="{blank}"] code').inner_text() == "no_text"
 
     # The chart: 60 slots of a minute; the jobs it counts are the jobs that ran.

@@ -245,8 +245,8 @@ function renderFailures() {
     button.disabled = ui.retrying.has(f.job_id);
     button.addEventListener("click", () => retry(f.job_id, button));
     return el("tr", { "data-job": f.job_id },
-      el("td", { class: "num", text: since(f.finished_at) }),
-      el("td", { class: "file", text: f.filename || short(f.job_id), title: f.job_id }),
+      el("td", { class: "num when", text: since(f.finished_at), title: new Date(f.finished_at).toLocaleString() }),
+      el("td", { class: "file", text: f.filename || short(f.job_id), title: `${f.filename} (${f.job_id})` }),
       el("td", {}, el("code", { class: "code", text: f.error.code })),
       el("td", { class: "opt message", text: f.error.message, title: f.error.message }),
       el("td", { class: "num attempts", text: String(f.attempts) }),
