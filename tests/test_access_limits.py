@@ -139,7 +139,7 @@ async def test_debug_logs_carry_no_credential(start_server: StartServer) -> None
 
 
 async def test_failed_authentication_is_counted_per_address(api_client: ApiClient) -> None:
-    async with api_client(TORI_API_TOKENS="a:sa", TORI_RATE_LIMIT="3/minute") as api:
+    async with api_client(TORI_API_TOKENS="a:sa", TORI_RATE_LIMIT="3/hour") as api:
         await execute(api.db_url, "DELETE FROM tori_rate_limits")
         codes = [
             (await api.get("/jobs", headers={"Authorization": f"Bearer guess-{i}"})).status_code
@@ -153,13 +153,13 @@ async def test_failed_authentication_is_counted_per_address(api_client: ApiClien
 async def test_x_forwarded_for_counts_only_from_the_named_proxies(
     start_server: StartServer,
 ) -> None:
-    srv = await start_server(TORI_RATE_LIMIT="3/minute")
+    srv = await start_server(TORI_RATE_LIMIT="3/hour")
     codes = [
         srv.client.get("/jobs", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
         for i in range(4)
     ]
     assert codes == [200, 200, 200, 429]  # one address (loopback), whatever the header says
-    trusting = await start_server(TORI_RATE_LIMIT="3/minute", FORWARDED_ALLOW_IPS="127.0.0.1")
+    trusting = await start_server(TORI_RATE_LIMIT="3/hour", FORWARDED_ALLOW_IPS="127.0.0.1")
     codes = [
         trusting.client.get("/jobs", headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code
         for i in range(4)
