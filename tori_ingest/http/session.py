@@ -51,9 +51,7 @@ class TokenKeys:
     def __init__(self, settings: Settings) -> None:
         self._base = secret_key(settings)
         self._by_name: dict[str, list[bytes]] = {}
-        for item in settings.api_tokens:  # in the listed order: a name's first secret signs
-            name, sep, secret = item.partition(":")
-            name, secret = (name, secret) if sep else ("default", name)
+        for secret, name in settings.named_tokens.items():  # listed order: the first signs
             self._by_name.setdefault(name, []).append(self.key(secret.encode()))
 
     def key(self, secret: bytes) -> bytes:
