@@ -179,3 +179,117 @@ def vector_page(path_bytes: int, text: str = "Only a caption.") -> bytes:
     paths = line * (path_bytes // len(line) + 1)
     caption = b"BT /F1 12 Tf 72 720 Td (%s) Tj ET\n" % text.encode()
     return raw_pdf([flate([paths, caption])])
+
+
+class Doc:
+    """A structured A4 document, written top to bottom: headings in any style, paragraphs,
+    list lines, ruled and unruled tables, two columns, running headers and footers, bookmarks.
+    Body text is 11 pt Helvetica; what a test writes is exactly what the page shows."""
+
+    BODY = 11.0
+
+    def __init__(self) -> None:
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_margins(20, 20, 20)
+        self.pdf.set_auto_page_break(True, margin=20)
+        self.started = False
+
+    def page(self, header: str | None = None, footer: str | None = None) -> None:
+        self.pdf.add_page()
+        self.started = True
+        self.pdf.set_font("Helvetica", size=9)
+        self.pdf.set_auto_page_break(False)  # the footer sits inside the bottom margin
+        if header:
+            self.pdf.set_xy(20, 8)
+            self.pdf.cell(0, 5, header)
+        if footer:
+            self.pdf.set_xy(20, 283)
+            self.pdf.cell(0, 5, footer)
+        self.pdf.set_auto_page_break(True, margin=20)
+        self.pdf.set_xy(20, 25)
+
+    def at_bottom(self, text: str) -> None:
+        """A footer written now, in the middle of the page's content stream."""
+        x, y = self.pdf.get_x(), self.pdf.get_y()
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_font("Helvetica", size=9)
+        self.pdf.set_xy(20, 283)
+        self.pdf.cell(0, 5, text)
+        self.pdf.set_auto_page_break(True, margin=20)
+        self.pdf.set_xy(x, y)
+
+    def _here(self) -> None:
+        if not self.started:
+            self.page()
+
+    def text(
+        self,
+        text: str,
+        *,
+        size: float = BODY,
+        bold: bool = False,
+        font: str = "Helvetica",
+        bookmark: int | None = None,
+    ) -> None:
+        """One line; `bookmark`: an outline entry at that level (0 = top) pointing here."""
+        self._here()
+        if bookmark is not None:
+            self.pdf.start_section(text, level=bookmark)
+        self.pdf.set_font(font, "B" if bold else "", size)
+        self.pdf.cell(0, size * 0.5, text, new_x="LMARGIN", new_y="NEXT")
+        self.pdf.ln(1.5)
+
+    def paragraph(self, text: str) -> None:
+        self._here()
+        self.pdf.set_font("Helvetica", size=self.BODY)
+        self.pdf.multi_cell(0, 5.5, text, new_x="LMARGIN", new_y="NEXT")
+        self.gap()
+
+    def lines(self, lines: list[str]) -> None:
+        """Body-size lines one under the other (a list: each wraps under its own start)."""
+        self._here()
+        self.pdf.set_font("Helvetica", size=self.BODY)
+        for line in lines:
+            self.pdf.multi_cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT")
+
+    def gap(self) -> None:
+        self.pdf.ln(4)
+
+    def ruled_table(self, rows: list[list[str]]) -> None:
+        self._here()
+        self.pdf.set_font("Helvetica", size=self.BODY)
+        with self.pdf.table() as table:
+            for row in rows:
+                cells = table.row()
+                for value in row:
+                    cells.cell(value)
+        self.gap()
+
+    def unruled_table(self, rows: list[list[str]], width: float = 35) -> None:
+        self._here()
+        for i, row in enumerate(rows):
+            self.pdf.set_font("Helvetica", "B" if i == 0 else "", self.BODY)
+            for value in row:
+                self.pdf.cell(width, 6, value)
+            self.pdf.ln(6)
+        self.gap()
+
+    def columns(
+        self, left: list[tuple[str, str]], right: list[tuple[str, str]], width: float = 80
+    ) -> None:
+        """Two columns of (heading, paragraph) sections, side by side."""
+        self._here()
+        top = self.pdf.get_y() + 4
+        for x, sections in ((20, left), (110, right)):
+            self.pdf.set_xy(x, top)
+            for heading, text in sections:
+                self.pdf.set_x(x)
+                self.pdf.set_font("Helvetica", "B", 13)
+                self.pdf.cell(width, 7, heading, new_x="LEFT", new_y="NEXT")
+                self.pdf.set_font("Helvetica", size=self.BODY)
+                self.pdf.multi_cell(width, 5.5, text, new_x="LEFT", new_y="NEXT")
+                self.pdf.ln(4)
+
+    def output(self) -> bytes:
+        self._here()
+        return bytes(self.pdf.output())

@@ -41,7 +41,7 @@ def usable(paths: list[Path]) -> list[Path]:
 
 
 def _bare_init(model: str, extractor: Extractor = Extractor.PYPDF) -> None:
-    pipeline.init_process(model, 0, None, False, pipeline.OcrConfig(extractor=extractor))
+    pipeline.init_process(model, 0, None, False, pipeline.PipelineConfig(extractor=extractor))
 
 
 def _bare(path: str) -> int:

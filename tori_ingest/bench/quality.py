@@ -33,7 +33,7 @@ TOP_KEYPHRASES = 10
 
 
 def _init(model: str, extractor: Extractor = Extractor.PYPDF) -> None:
-    pipeline.init_process(model, 0, None, False, pipeline.OcrConfig(extractor=extractor))
+    pipeline.init_process(model, 0, None, False, pipeline.PipelineConfig(extractor=extractor))
 
 
 def _run(path: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tori_ingest.core.formats import MediaType
-from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode, PageSource, Status
+from tori_ingest.core.vocab import BlockType, ErrorCode, Lane, OcrMode, PageSource, Status
 
 # Limits that requests and responses share (each written once, here).
 MAX_LIST_LIMIT = 200
@@ -208,10 +208,29 @@ class Keyphrase(Model):
     count: int
 
 
+class Block(Model):
+    """A piece of the document's structure, in reading order (SPEC §16)."""
+
+    type: BlockType
+    text: str
+    page: int = Field(description="1-based page number")
+    bbox: list[float] = Field(
+        description="[x0, y0, x1, y1] in PDF points, origin at the page's top-left corner"
+    )
+    level: int | None = Field(None, description="headings: 1 = top level")
+    rows: list[list[str]] | None = Field(
+        None, description="tables: rows of cell strings; the first row is the header"
+    )
+
+
 class Chunk(Model):
     text: str
     page_start: int
     page_end: int
+    headings: list[str] = Field(
+        default_factory=list, description="the section titles it sits under, outermost first"
+    )
+    words: int = 0
 
 
 class Stats(Model):
@@ -245,6 +264,9 @@ class Annotated(Model):
     pages: list[Page]
     entities: list[Entity]
     keyphrases: list[Keyphrase]
+    blocks: list[Block] = Field(
+        default_factory=list, description="the document's structure, in reading order"
+    )
     chunks: list[Chunk]
     stats: Stats
     warnings: list[str]
@@ -268,6 +290,7 @@ class Timings(Model):
     extract: float
     ocr: float = Field(0.0, description="rendering and OCR of the pages that needed it")
     clean: float = Field(0.0, description="text cleaning (counted in extract by earlier versions)")
+    layout: float = Field(0.0, description="layout analysis: blocks and chunks")
     nlp: float
     total: float
     cpu: dict[str, float] = Field(

@@ -33,6 +33,7 @@ class Stage(StrEnum):
     EXTRACT = "extract"
     OCR = "ocr"
     CLEAN = "clean"
+    LAYOUT = "layout"  # blocks and chunks: page analysis during extraction, then the document
     NLP = "nlp"
     ASSEMBLE = "assemble"  # the result built in the pool process and completed by the worker
     STORE = "store"  # the result serialised and written by the worker
@@ -111,6 +112,19 @@ class Extractor(StrEnum):
 
     PYPDF = "pypdf"
     PDFIUM = "pdfium"
+
+
+class BlockType(StrEnum):
+    """What a block of the result's structure is (SPEC §16)."""
+
+    TITLE = "title"
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    LIST_ITEM = "list_item"
+    TABLE = "table"
+    CAPTION = "caption"
+    CODE = "code"
+    FORMULA = "formula"
 
 
 class PageSource(StrEnum):

@@ -43,6 +43,7 @@ from tori_ingest.http.openapi import Endpoint, Op, Raw, document
 
 E = ErrorCode
 TEXT = Raw("text/plain")
+MARKDOWN = Raw("text/markdown")
 ORIGINAL = [Raw(str(m), {"type": "string", "format": "binary"}) for m in MediaType]
 
 
@@ -123,8 +124,9 @@ ENDPOINTS = [
         "GET",
         routes.get_result,
         Op(
-            "The full result (409 not_ready until succeeded; ?format=text: the cleaned text)",
-            {200: [Result, TEXT]},
+            "The full result (409 not_ready until succeeded; ?format=text: the cleaned text, "
+            "?format=markdown: the structure as Markdown)",
+            {200: [Result, TEXT, MARKDOWN]},
             (E.BAD_REQUEST, E.NOT_FOUND, E.NOT_READY, E.EXPIRED),
             query=routes.ResultQuery,
         ),

@@ -4,9 +4,11 @@ streaming, SQL and state live in their own modules."""
 from __future__ import annotations
 
 import uuid
-from typing import TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import asyncpg
+import orjson
 from pydantic import BaseModel, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -30,6 +32,7 @@ from tori_ingest.http import callbacks, upload
 from tori_ingest.http.auth import Tickets, principal
 from tori_ingest.http.context import ctx
 from tori_ingest.http.middleware import JSON
+from tori_ingest.pipeline import markdown
 from tori_ingest.store import erase, intake, jobs, reference, views
 
 NO_SUCH_JOB = "no such job"
@@ -52,7 +55,12 @@ class CancelQuery(BaseModel):
 
 
 class ResultQuery(BaseModel):
-    format: str = Field("json", pattern="^(json|text)$")
+    format: str = Field(
+        "json",
+        pattern="^(json|text|markdown)$",
+        description="json: the result; text: the cleaned pages (form feeds between them); "
+        "markdown: headings, lists, tables and paragraphs in reading order",
+    )
 
 
 class SubmitQuery(BaseModel):
@@ -258,12 +266,39 @@ async def get_result(request: Request) -> Response:
         else:
             why = f"the job is {row['status']}; no result yet"
         raise Refused(ErrorCode.NOT_READY, why)
+    if query.format == "markdown":
+        arrays = await views.result_arrays(ctx(request).db, row["id"])
+        if arrays is None:
+            raise Refused(ErrorCode.EXPIRED, "the result has been purged")
+        markdown = _markdown(ctx(request).db, row["id"], with_blocks="blocks" in arrays)
+        return StreamingResponse(markdown, media_type="text/markdown; charset=utf-8")
     as_text = query.format == "text"
     chunks = await views.result_stream(ctx(request).db, row["id"], text=as_text)
     if chunks is None:
         raise Refused(ErrorCode.EXPIRED, "the result has been purged")
     media = "text/plain; charset=utf-8" if as_text else "application/json"
     return StreamingResponse(chunks, media_type=media)
+
+
+async def _markdown(
+    db: asyncpg.Pool, job_id: uuid.UUID, *, with_blocks: bool
+) -> AsyncIterator[str]:
+    """The result's blocks as Markdown (read a batch per query, rendered once: a heading's
+    level depends on whether the document has a title). A result stored before blocks
+    existed reads as its pages' paragraphs."""
+    blocks: list[dict[str, Any]] = []
+    if with_blocks:
+        async for batch in views.result_items(db, job_id, "blocks"):
+            blocks += [orjson.loads(item) for item in batch]
+    else:
+        async for batch in views.result_items(db, job_id, "pages", "p.item::text"):
+            for page in map(orjson.loads, batch):
+                blocks += [
+                    {"type": "paragraph", "text": part, "page": page["number"]}
+                    for part in page["text"].split("\n\n")
+                    if part.strip()
+                ]
+    yield markdown.to_markdown(blocks)
 
 
 async def list_jobs(request: Request) -> Response:

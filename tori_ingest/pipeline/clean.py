@@ -100,22 +100,23 @@ def _edges(lines: list[str]) -> list[int]:
 class _Furniture:
     """Decides which edge lines are running headers/footers, from all pages at once."""
 
-    def __init__(self, pages: list[list[str]]) -> None:
+    def __init__(self, pages: list[list[str]], margins: list[set[str]]) -> None:
         with_text = [i for i, lines in enumerate(pages) if lines]
         threshold = max(_MIN_PAGES, int(len(with_text) * _RUNNING_SHARE))
         seen: defaultdict[str, list[int]] = defaultdict(list)  # signature → pages (sorted)
         offsets: Counter[int] = Counter()
         for i in with_text:
             lines = pages[i]
-            sigs = {signature(lines[k]) for k in _edges(lines)} - {""}
+            edge = {lines[k] for k in _edges(lines)} | (margins[i] & set(lines))
+            sigs = {signature(line) for line in edge} - {""}
             for sig in sigs:
                 seen[sig].append(i)
             offsets.update(
                 {
                     int(n) - i
-                    for k in _edges(lines)
-                    if len(lines[k]) <= _RUNNING_MAX_CHARS
-                    for n in _NUMBER.findall(lines[k])
+                    for line in edge
+                    if len(line) <= _RUNNING_MAX_CHARS
+                    for n in _NUMBER.findall(line)
                 }
             )
         self.seen = seen
@@ -139,18 +140,23 @@ class _Furniture:
         return False
 
 
-def strip_furniture(pages: list[str]) -> list[Cleaned]:
+def strip_furniture(pages: list[str], margins: list[set[str]] | None = None) -> list[Cleaned]:
     """Take running headers, footers and page numbers off the top and bottom of every page.
 
     A line is furniture when it is short, at the top or bottom two lines, and (digits folded)
     repeats on at least half the pages, or carries a number and repeats on three pages close
     together, or holds the page's own number. Lines go from the edges inward, and a page is
     never emptied: when every line would go, all stay.
+
+    `margins[i]`: lines that sit in page i's top or bottom margin by position (the layout
+    knows where each line is). They count as edge lines wherever the text order puts them:
+    a footer PDFium reads first, or a header drawn after the body.
     """
     split = [page.split("\n") if page else [] for page in pages]
     if sum(1 for lines in split if lines) < _MIN_PAGES:
         return [Cleaned(page) for page in pages]
-    furniture = _Furniture(split)
+    margins = margins or [set() for _ in pages]
+    furniture = _Furniture(split, margins)
     out = []
     for i, lines in enumerate(split):
         start, end = 0, len(lines)
@@ -158,14 +164,23 @@ def strip_furniture(pages: list[str]) -> list[Cleaned]:
             start += 1
         while end > max(start, len(lines) - _EDGE_LINES) and furniture.running(lines[end - 1], i):
             end -= 1
-        kept = "\n".join(lines[start:end]).strip()
+        inner = [
+            ln for ln in lines[start:end] if not (ln in margins[i] and furniture.running(ln, i))
+        ]
+        kept = "\n".join(inner).strip()
         if not kept:  # nothing but repeated lines: they are this page's content
             out.append(Cleaned(pages[i]))
             continue
-        removed = [line for line in lines[:start] + lines[end:] if line]
+        gone = set(inner)
+        removed = [ln for ln in lines[:start] + lines[end:] if ln]
+        removed += [ln for ln in lines[start:end] if ln and ln not in gone]
         out.append(Cleaned(kept, removed))
     return out
 
 
-def clean_pages(pages: list[str]) -> list[Cleaned]:
-    return strip_furniture([clean_page(p) for p in pages])
+def clean_pages(pages: list[str], margins: list[set[str]] | None = None) -> list[Cleaned]:
+    """Every page cleaned; `margins`: see `strip_furniture` (raw lines, cleaned here too)."""
+    marked = (
+        [{collapse_whitespace(normalize(ln)) for ln in m} for m in margins] if margins else None
+    )
+    return strip_furniture([clean_page(p) for p in pages], marked)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedErr
 
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.vocab import ErrorCode, Extractor
+from tori_ingest.pipeline import layout, page_lines
 from tori_ingest.pipeline.textbound import text_bound
 
 # pypdf reports every oddity of a malformed file through logging; those are not ours to print.
@@ -56,6 +58,10 @@ class Extracted:
     # Pages (0-based) whose content pypdf could not decode, so their size is unknown: PDFium
     # (which has no bound of its own) never loads them, to read or to render for OCR.
     unmeasured: list[int] = field(default_factory=list)
+    # Each page's lines and tables for the layout (PDFium's pages), or its text (pypdf's).
+    structures: list[layout.PageStructure] = field(default_factory=list)
+    outline: list[tuple[int, str, int]] = field(default_factory=list)
+    layout_ms: tuple[float, float] = (0.0, 0.0)  # (wall, CPU) of analysing pages' layout
 
 
 def extract(
@@ -110,6 +116,7 @@ def extract(
         )
 
     pages: list[str] = []
+    structures: list[layout.PageStructure] = []
     warnings: list[str] = []
     chars, unmeasured = 0, []
     fast = _Pdfium(data, opened, total) if extractor is Extractor.PDFIUM else None
@@ -117,7 +124,7 @@ def extract(
         measured = _check_page(reader.pages[number - 1], number, max_page_text)
         if not measured:
             unmeasured.append(number - 1)
-        text = fast.text(number - 1) if fast is not None and measured else None
+        text, structure = fast.text(number - 1) if fast is not None and measured else (None, None)
         if text is None:
             try:
                 text = reader.pages[number - 1].extract_text() or ""
@@ -136,11 +143,14 @@ def extract(
                 f"the text passes the limit of {max_text:,} characters at page {number}"
             )
         pages.append(text)
+        structures.append(structure or layout.plain_page(number, text, *_size(reader, number)))
         if on_text is not None:
             on_text(text)
         if on_page is not None:
             on_page(number, total)
+    outline: list[tuple[int, str, int]] = []
     if fast is not None:
+        outline = fast.outline()
         fast.close()
     return Extracted(
         pages=pages,
@@ -148,6 +158,9 @@ def extract(
         encrypted=encrypted,
         warnings=warnings,
         unmeasured=unmeasured,
+        structures=structures,
+        outline=outline,
+        layout_ms=fast.spent if fast is not None else (0.0, 0.0),
     )
 
 
@@ -185,6 +198,7 @@ class _Pdfium:
 
     def __init__(self, data: bytes, password: str | None, pages: int) -> None:
         self.doc: pdfium.PdfDocument | None = None
+        self.spent = (0.0, 0.0)  # (wall, CPU) ms of layout analysis, within extraction's
         try:
             self.doc = pdfium.PdfDocument(data, password=password or None)
         except pdfium.PdfiumError:
@@ -193,25 +207,46 @@ class _Pdfium:
             self.close()
             self.doc = None
 
-    def text(self, index: int) -> str | None:
+    def text(self, index: int) -> tuple[str | None, layout.PageStructure | None]:
+        """The page's text and its layout (lines, tables), read in one pass."""
         if self.doc is None:
-            return None
+            return None, None
         try:
             page = self.doc[index]
             try:
                 textpage = page.get_textpage()
                 try:
-                    return str(textpage.get_text_range()).translate(_PDFIUM_BREAKS)
+                    text = str(textpage.get_text_range())
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    structure = layout.analyse_page(
+                        index + 1, page_lines.read_page(page, textpage, text)
+                    )
+                    self.spent = (
+                        self.spent[0] + (time.perf_counter() - wall) * 1000,
+                        self.spent[1] + (time.process_time() - cpu) * 1000,
+                    )
+                    return text.translate(_PDFIUM_BREAKS), structure
                 finally:
                     textpage.close()
             finally:
                 page.close()
         except (pdfium.PdfiumError, IndexError, ValueError):
-            return None
+            return None, None
+
+    def outline(self) -> list[tuple[int, str, int]]:
+        return layout.read_outline(self.doc) if self.doc is not None else []
 
     def close(self) -> None:
         if self.doc is not None:
             self.doc.close()
+
+
+def _size(reader: PdfReader, number: int) -> tuple[float, float]:
+    try:
+        box = reader.pages[number - 1].mediabox
+        return float(box.width), float(box.height)
+    except Exception:  # a broken page box: the page's blocks get no size
+        return 0.0, 0.0
 
 
 def _decrypt(reader: PdfReader, password: str | None) -> str:

@@ -1,4 +1,4 @@
-"""spaCy annotation of cleaned pages: entities, keyphrases, sentence-aligned chunks, stats.
+"""spaCy annotation of cleaned pages: entities, keyphrases, stats (chunks: `chunking`).
 
 `Models` holds a pool process's pipelines, one per document language, each loaded on first use
 (`TORI_SPACY_MODEL` decides which); `annotate` is a pure function of (pipeline, pages).
@@ -13,7 +13,6 @@ of one text, and batching is where spaCy's speed is.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +43,8 @@ SEGMENT_CHARS = 20_000
 # rest each time: quadratic in a run of punctuation ("=====", "______", "))))", dot leaders,
 # math set without spaces). 8,000 "=" took 3.3 s, 20,000 would take about 80 s. NLP input gets
 # a space after every MAX_RUN_CHARS of such a run (URLs and words are shorter), so the cost
-# per character is bounded; chunk text is taken from the original, spaces removed again.
+# per character is bounded.
 MAX_RUN_CHARS = 100
-CHUNK_CHARS = 1_000
 MAX_KEYPHRASES = 50
 BATCH_SIZE = 8  # measured: 8-16 is best for page-sized texts on en_core_web_sm
 # spaCy builds a language's tokenizer (exceptions, compiled patterns) when first asked: French
@@ -227,41 +225,14 @@ def segments(pages: list[str], limit: int = SEGMENT_CHARS) -> Iterator[tuple[int
             start = end
 
 
-class Bounded:
-    """A segment as spaCy gets it: whitespace-free runs cut every MAX_RUN_CHARS by a space,
-    with the positions of those spaces, to map a span back to the original text."""
-
-    def __init__(self, text: str) -> None:
-        self.original = text
-        self.inserted: list[int] = []
-        if _LONG_RUN.search(text) is None:
-            self.text = text
-            return
-        out: list[str] = []
-        size = last = 0
-        for match in _LONG_RUN.finditer(text):
-            out.append(text[last : match.start()])
-            size += match.start() - last
-            run = match.group()
-            for k in range(0, len(run), MAX_RUN_CHARS):
-                if k:
-                    self.inserted.append(size)
-                    out.append(" ")
-                    size += 1
-                piece = run[k : k + MAX_RUN_CHARS]
-                out.append(piece)
-                size += len(piece)
-            last = match.end()
-        out.append(text[last:])
-        self.text = "".join(out)
-
-    def span(self, start: int, end: int) -> str:
-        """The original text of characters start..end of `self.text`."""
-        if not self.inserted:
-            return self.text[start:end]
-        return self.original[
-            start - bisect_left(self.inserted, start) : end - bisect_left(self.inserted, end)
-        ]
+def bounded(text: str) -> str:
+    """A segment as spaCy gets it: whitespace-free runs cut every MAX_RUN_CHARS by a space."""
+    return _LONG_RUN.sub(
+        lambda m: " ".join(
+            m.group()[k : k + MAX_RUN_CHARS] for k in range(0, len(m.group()), MAX_RUN_CHARS)
+        ),
+        text,
+    )
 
 
 def annotate(
@@ -271,20 +242,19 @@ def annotate(
     batch_size: int = BATCH_SIZE,
     on_page: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Entities, keyphrases, chunks and stats of cleaned pages (page numbers are 1-based).
+    """Entities, keyphrases and stats of cleaned pages (page numbers are 1-based).
 
     `on_page(n)` is called when the first n pages are fully annotated.
     """
-    parts = [(page, Bounded(text)) for page, text in segments(pages)]
+    parts = [(page, bounded(text)) for page, text in segments(pages)]
     last_part_of_page = {page: i for i, (page, _) in enumerate(parts)}
     entities: dict[tuple[str, str], list[Any]] = {}
     phrases = Keyphrases()
-    chunks = _Chunker()
     words = sentences = 0
     done = 0
     with nlp.memory_zone():
-        docs = nlp.pipe((part.text for _, part in parts), batch_size=batch_size)
-        for i, ((page, part), doc) in enumerate(zip(parts, docs, strict=True)):
+        docs = nlp.pipe((text for _, text in parts), batch_size=batch_size)
+        for i, ((page, _), doc) in enumerate(zip(parts, docs, strict=True)):
             number = page + 1
             words += sum(1 for t in doc if not (t.is_punct or t.is_space))
             for ent in doc.ents:
@@ -295,9 +265,7 @@ def annotate(
                 entry[0] += 1
                 entry[1].add(number)
             phrases.add(doc)
-            for sent in doc.sents:
-                sentences += 1
-                chunks.add(part.span(sent.start_char, sent.end_char).strip(), number)
+            sentences += sum(1 for _ in doc.sents)
             if on_page is not None and last_part_of_page.get(page) == i:
                 done = page + 1
                 on_page(done)
@@ -310,45 +278,5 @@ def annotate(
             for (text, label), (count, seen) in ranked
         ],
         "keyphrases": phrases.ranked(MAX_KEYPHRASES),
-        "chunks": chunks.finish(),
         "stats": {"words": words, "sentences": sentences, "chars": sum(len(p) for p in pages)},
     }
-
-
-class _Chunker:
-    """Packs consecutive sentences into chunks of at most CHUNK_CHARS, across pages."""
-
-    def __init__(self) -> None:
-        self.out: list[dict[str, Any]] = []
-        self.parts: list[str] = []
-        self.size = 0
-        self.first = self.last = 0
-
-    def add(self, sentence: str, page: int) -> None:
-        while len(sentence) > CHUNK_CHARS:  # one overlong "sentence" (tables, lists): cut it
-            cut = sentence.rfind(" ", 0, CHUNK_CHARS)
-            cut = cut if cut > 0 else CHUNK_CHARS
-            self._append(sentence[:cut].strip(), page)
-            sentence = sentence[cut:].strip()
-        if sentence:
-            self._append(sentence, page)
-
-    def _append(self, sentence: str, page: int) -> None:
-        if self.parts and self.size + 1 + len(sentence) > CHUNK_CHARS:
-            self._flush()
-        if not self.parts:
-            self.first = page
-        self.parts.append(sentence)
-        self.size += len(sentence) + (1 if self.size else 0)
-        self.last = page
-
-    def _flush(self) -> None:
-        if self.parts:
-            self.out.append(
-                {"text": " ".join(self.parts), "page_start": self.first, "page_end": self.last}
-            )
-        self.parts, self.size = [], 0
-
-    def finish(self) -> list[dict[str, Any]]:
-        self._flush()
-        return self.out

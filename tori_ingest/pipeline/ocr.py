@@ -37,10 +37,16 @@ RETRY_CONFIDENCE = 60  # below this mean word confidence (0-100), try turning th
 MIN_ORIENTATION_CONFIDENCE = 2.0  # tesseract's orient_conf; under it the guess is noise
 
 
+# A paragraph tesseract found: its text and (left, top, right, bottom) in the image's pixels.
+Paragraph = tuple[str, tuple[int, int, int, int]]
+
+
 @dataclass(frozen=True)
 class Reading:
     text: str
     confidence: float  # 0-1, tesseract's mean word confidence
+    paragraphs: tuple[Paragraph, ...] = ()  # the engine's own layout: blocks of OCR'd pages
+    width: int = 0  # of the image read, in pixels (the paragraphs' boxes are in its pixels)
 
 
 def data_path() -> Path:
@@ -99,8 +105,19 @@ class Engine:
         self._api.SetImage(image)
         text = self._api.GetUTF8Text() or ""
         confidence = self._api.MeanTextConf() if text.strip() else 0
+        paragraphs = self._paragraphs() if text.strip() else ()
         self._api.Clear()
-        return Reading(text=text, confidence=round(max(confidence, 0) / 100, 3))
+        return Reading(text, round(max(confidence, 0) / 100, 3), paragraphs, image.width)
+
+    def _paragraphs(self) -> tuple[Paragraph, ...]:
+        found: list[Paragraph] = []
+        level = tesserocr.RIL.PARA
+        for item in tesserocr.iterate_level(self._api.GetIterator(), level):
+            words = item.GetUTF8Text(level)
+            box = item.BoundingBox(level)
+            if words and words.strip() and box:
+                found.append((words, box))
+        return tuple(found)
 
     def _upright(self, image: Image.Image) -> Image.Image | None:
         """The image turned upright, or None when it is upright or nobody can tell."""

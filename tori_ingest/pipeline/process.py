@@ -18,7 +18,7 @@ from typing import Any
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.models import Page, Processed
 from tori_ingest.core.vocab import ErrorCode, Extractor, OcrMode, Stage
-from tori_ingest.pipeline import clean, language, nlp, ocr, scan
+from tori_ingest.pipeline import chunking, clean, language, layout, nlp, ocr, scan, structure
 
 # Pool processes report progress at most this often per job.
 PROGRESS_INTERVAL_S = 0.25
@@ -31,13 +31,15 @@ _state: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
-class OcrConfig:
-    """TORI_OCR, TORI_OCR_LANGUAGES, TORI_OCR_DPI, TORI_EXTRACTOR as a pool process needs them."""
+class PipelineConfig:
+    """The settings a pool process works by: TORI_OCR, TORI_OCR_LANGUAGES, TORI_OCR_DPI,
+    TORI_EXTRACTOR, TORI_CHUNK_WORDS."""
 
     mode: OcrMode = OcrMode.AUTO
     languages: str = "eng"
     dpi: int = 200
-    extractor: Extractor = Extractor.PDFIUM  # TORI_EXTRACTOR (not OCR, but read with it)
+    extractor: Extractor = Extractor.PDFIUM
+    chunk_words: int = chunking.CHUNK_WORDS
 
 
 def init_process(
@@ -45,7 +47,7 @@ def init_process(
     memory_mb: int,
     events: Queue[Any] | None,
     test_hooks: bool,
-    ocr_config: OcrConfig | None = None,
+    config: PipelineConfig | None = None,
 ) -> None:
     """Pool initializer: cap memory, lower priority, load the pipeline once for this process."""
     # Ctrl-C and SIGTERM are the parent's to handle: a platform that signals every process of
@@ -61,9 +63,9 @@ def init_process(
         detector=language.Detector(),
         events=events,
         test_hooks=test_hooks,
-        ocr=ocr_config or OcrConfig(),
+        config=config or PipelineConfig(),
     )
-    if _state["ocr"].mode is not OcrMode.OFF:
+    if _state["config"].mode is not OcrMode.OFF:
         _engine()  # loaded now, like spaCy; with OCR off only if a job asks for it
     if events is not None:
         events.put(("ready", os.getpid()))
@@ -98,7 +100,7 @@ def _process(
         data = f.read()
     if _state.get("test_hooks"):
         _test_hook(data)
-    config: OcrConfig = _state.get("ocr") or OcrConfig()
+    config: PipelineConfig = _state.get("config") or PipelineConfig()
     options = scan.Options(
         password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor
     )
@@ -106,12 +108,18 @@ def _process(
     # first half, annotating it the second, so the bar neither stalls nor jumps at the end.
     read = scan.read(data, options, _engine, lambda done, total: report(done // 2, total))
     del data
-    clock.lap(Stage.EXTRACT, ocr=(read.ocr_ms, read.ocr_cpu_ms))
+    clock.lap(
+        Stage.EXTRACT,
+        inner={Stage.OCR: (read.ocr_ms, read.ocr_cpu_ms), Stage.LAYOUT: read.layout_ms},
+    )
     total = len(read.pages)
     # Cleaning never empties a page, so a page without text had none to extract or OCR.
-    pages = clean.clean_pages([p.text for p in read.pages])
+    margins = [layout.margin_lines(structure) for structure in read.structures]
+    pages = clean.clean_pages([p.text for p in read.pages], margins)
     texts = [page.text for page in pages]
     clock.lap(Stage.CLEAN)
+    blocks, chunks = structure.blocks_and_chunks(read, pages, config.chunk_words)
+    clock.lap(Stage.LAYOUT)
     warnings = list(read.warnings)
     warnings += [f"page {i} has no text layer" for i, text in enumerate(texts, 1) if not text]
     if not any(texts):
@@ -131,6 +139,7 @@ def _process(
         annotator.nlp, texts, on_page=lambda done: report((total + done) // 2, total)
     )
     annotations["stats"]["ocr_pages"] = read.ocr_pages
+    annotations.update(blocks=blocks, chunks=chunks)
     clock.lap(Stage.NLP)
     processed = Processed.model_validate(
         {
@@ -171,20 +180,26 @@ class _Clock:
         self.cpu: dict[str, float] = {}
         self._wall, self._cpu = time.perf_counter(), time.process_time()
 
-    def lap(self, stage: Stage, ocr: tuple[float, float] = (0.0, 0.0)) -> None:
-        """Close `stage` now; `ocr` (wall, CPU) ms spent inside it count as OCR instead."""
+    def lap(self, stage: Stage, inner: dict[Stage, tuple[float, float]] | None = None) -> None:
+        """Close `stage` now; `inner` (wall, CPU) ms spent inside it count as theirs instead."""
         wall, cpu = time.perf_counter(), time.process_time()
-        if stage is Stage.EXTRACT:
-            self.wall[Stage.OCR] = round(ocr[0], 1)
-            self.cpu[Stage.OCR] = round(ocr[1], 1)
-        if stage is not Stage.ASSEMBLE:  # the result's own wall times end with NLP
-            self.wall[stage] = round((wall - self._wall) * 1000 - ocr[0], 1)
-        self.cpu[stage] = round((cpu - self._cpu) * 1000 - ocr[1], 1)
+        carved = (0.0, 0.0)
+        for other, (w, c) in (inner or {}).items():
+            self._add(other, w, c)
+            carved = (carved[0] + w, carved[1] + c)
+        self._add(
+            stage, (wall - self._wall) * 1000 - carved[0], (cpu - self._cpu) * 1000 - carved[1]
+        )
         self._wall, self._cpu = wall, cpu
+
+    def _add(self, stage: Stage, wall_ms: float, cpu_ms: float) -> None:
+        if stage is not Stage.ASSEMBLE:  # the result's own wall times end with NLP
+            self.wall[stage] = round(self.wall.get(stage, 0.0) + wall_ms, 1)
+        self.cpu[stage] = round(self.cpu.get(stage, 0.0) + cpu_ms, 1)
 
     def interrupted(self) -> dict[str, float]:
         """CPU per stage of a job that raised: the stage it was in ends now."""
-        for stage in (Stage.EXTRACT, Stage.CLEAN, Stage.NLP, Stage.ASSEMBLE):
+        for stage in (Stage.EXTRACT, Stage.CLEAN, Stage.LAYOUT, Stage.NLP, Stage.ASSEMBLE):
             if stage not in self.cpu:
                 self.lap(stage)
                 break
@@ -194,7 +209,7 @@ class _Clock:
 def _engine() -> ocr.Engine:
     """This process's OCR engine, loaded on first use."""
     if "engine" not in _state:
-        config: OcrConfig = _state.get("ocr") or OcrConfig()
+        config: PipelineConfig = _state.get("config") or PipelineConfig()
         _state["engine"] = ocr.Engine(config.languages)
     engine: ocr.Engine = _state["engine"]
     return engine

@@ -30,7 +30,7 @@ import pypdfium2 as pdfium
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.formats import MAGIC_WINDOW, MediaType, sniff
 from tori_ingest.core.vocab import ErrorCode, Extractor, OcrMode, PageSource
-from tori_ingest.pipeline import extract, images
+from tori_ingest.pipeline import extract, images, layout
 from tori_ingest.pipeline.ocr import Engine, Reading
 from tori_ingest.pipeline.render import Renderer
 
@@ -71,6 +71,9 @@ class Read:
     warnings: list[str] = field(default_factory=list)
     ocr_ms: float = 0.0
     ocr_cpu_ms: float = 0.0  # this process's CPU time in rendering and OCR
+    structures: list[layout.PageStructure] = field(default_factory=list)  # one per page
+    outline: list[tuple[int, str, int]] = field(default_factory=list)
+    layout_ms: tuple[float, float] = (0.0, 0.0)  # (wall, CPU) inside extraction
 
     @property
     def ocr_pages(self) -> int:
@@ -139,6 +142,9 @@ def _read_pdf(
         metadata=raw.metadata,
         encrypted=raw.encrypted,
         warnings=list(raw.warnings),
+        structures=raw.structures,
+        outline=raw.outline,
+        layout_ms=raw.layout_ms,
     )
     candidates = [i for i, text in enumerate(raw.pages) if may_need_ocr(text, options.mode)]
     unmeasured = set(raw.unmeasured)  # PDFium must not load these (see `extract`)
@@ -182,6 +188,21 @@ def _ocr_page(
         return
     reading = engine().read(image) if image is not None else None
     out.pages[index] = choose(layer, reading, options.mode)
+    if reading is not None and out.pages[index].source is PageSource.OCR:
+        known = out.structures[index]
+        out.structures[index] = ocr_structure(index + 1, reading, known.width, known.height)
+
+
+def ocr_structure(
+    number: int, reading: Reading, width: float, height: float
+) -> layout.PageStructure:
+    """The page's blocks as the OCR engine found them, its pixel boxes turned into points."""
+    scale = width / reading.width if reading.width and width else 72 / 200
+    paragraphs = [
+        (text, (x0 * scale, y0 * scale, x1 * scale, y1 * scale))
+        for text, (x0, y0, x1, y1) in reading.paragraphs
+    ]
+    return layout.PageStructure(number, width, height, paragraphs=paragraphs)
 
 
 def _read_image(
@@ -199,7 +220,12 @@ def _read_image(
     for number, image in enumerate(
         images.pages(data, dpi=options.dpi, max_pages=options.max_pages), 1
     ):
-        out.pages.append(choose("", engine().read(image), options.mode))
+        reading = engine().read(image)
+        out.pages.append(choose("", reading, options.mode))
+        width = image.width * 72 / options.dpi
+        out.structures.append(
+            ocr_structure(number, reading, width, image.height * 72 / options.dpi)
+        )
         progress(number, total)
     out.ocr_ms = (time.perf_counter() - started) * 1000
     out.ocr_cpu_ms = (time.process_time() - cpu) * 1000

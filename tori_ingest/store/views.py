@@ -86,21 +86,24 @@ async def list_page(
     )
 
 
-_PAGES = """
+_ITEMS = """
 SELECT p.n, {what} FROM tori_results r,
-       jsonb_array_elements(r.result -> 'pages') WITH ORDINALITY AS p(page, n)
-WHERE r.job_id = $1 AND p.n > $2 ORDER BY p.n LIMIT $3
+       jsonb_array_elements(r.result -> $2::text) WITH ORDINALITY AS p(item, n)
+WHERE r.job_id = $1 AND p.n > $3 ORDER BY p.n LIMIT $4
 """
-PAGES_PER_FETCH = 100
+ITEMS_PER_FETCH = 200
 # The summary first, in this order (jsonb keeps keys by length, so `stats` would come first
-# and `job_id` after the chunks), then every other field but the pages; `json` keeps order.
+# and `job_id` after the chunks), then the other small fields; `json` keeps order. The large
+# arrays follow, each streamed a batch at a time.
 _SUMMARY = ("job_id", "document", "stats", "warnings", "timings_ms", "pipeline")
+ARRAYS = ("blocks", "chunks", "pages")
 _HEAD = f"""
 SELECT CASE WHEN rest = '{{}}'::jsonb THEN summary::text
-            ELSE left(summary::text, -1) || ', ' || right(rest::text, -1) END
-FROM (SELECT json_build_object(
+            ELSE left(summary::text, -1) || ', ' || right(rest::text, -1) END,
+       ARRAY(SELECT k FROM unnest($2::text[]) k WHERE result ? k)
+FROM (SELECT result, json_build_object(
                  {", ".join(f"'{k}', result -> '{k}'" for k in _SUMMARY)}) AS summary,
-             result - 'pages' - {" - ".join(f"'{k}'" for k in _SUMMARY)} AS rest
+             result - $2::text[] - {" - ".join(f"'{k}'" for k in _SUMMARY)} AS rest
       FROM tori_results WHERE job_id = $1) r
 """
 
@@ -108,34 +111,60 @@ FROM (SELECT json_build_object(
 async def result_stream(
     db: asyncpg.Pool, job_id: uuid.UUID, *, text: bool = False
 ) -> AsyncIterator[bytes] | None:
-    """The stored result, streamed a batch of pages at a time (None when purged or missing).
+    """The stored result, streamed a batch of items at a time (None when purged or missing).
 
     JSON: the summary first (`job_id`, `document`, `stats`…: what `curl | head` reads), then
-    the other fields, then `pages`.
+    the other fields, then `blocks`, `chunks` and `pages`.
     Text: the cleaned pages separated by form feeds, like pdftotext. Memory stays bounded by
-    PAGES_PER_FETCH pages, however long the document. Each batch is its own query: no
+    ITEMS_PER_FETCH items, however long the document. Each batch is its own query: no
     connection is held while the client reads, so a client that stalls or hangs up mid-body
     (whose generator may never be closed) cannot keep a database connection.
     """
-    head = await db.fetchval(_HEAD, job_id)
-    if head is None:
+    found = await db.fetchrow(_HEAD, job_id, list(ARRAYS))
+    if found is None:
         return None
-    query = _PAGES.format(what="p.page ->> 'text'" if text else "p.page::text")
+    head, present = found[0], found[1]
 
-    async def chunks() -> AsyncIterator[bytes]:
-        separator = b"\f" if text else b","
-        if not text:
-            yield head[:-1].encode() + (b',"pages":[' if head != "{}" else b'"pages":[')
-        last = 0
-        while batch := await db.fetch(query, job_id, last, PAGES_PER_FETCH):
-            yield (separator if last else b"") + separator.join(
-                (page or "").encode() for _, page in batch
-            )
-            last = batch[-1][0]
-        if not text:
-            yield b"]}"
+    async def body() -> AsyncIterator[bytes]:
+        if text:
+            async for batch in result_items(db, job_id, "pages", "p.item ->> 'text'"):
+                yield b"\f".join((page or "").encode() for page in batch)
+            return
+        opened = head[:-1].encode()
+        for key in present:
+            opened += (b"," if opened != b"{" else b"") + f'"{key}":['.encode()
+            yield opened
+            opened, first = b"", True
+            async for batch in result_items(db, job_id, key):
+                yield (b"" if first else b",") + b",".join(item.encode() for item in batch)
+                first = False
+            opened = b"]"
+        yield opened + b"}"
 
-    return chunks()
+    return body()
+
+
+async def result_arrays(db: asyncpg.Pool, job_id: uuid.UUID) -> list[str] | None:
+    """Which of `ARRAYS` the stored result has (results stored before blocks have none);
+    None when it is purged or missing."""
+    found: list[str] | None = await db.fetchval(
+        "SELECT ARRAY(SELECT k FROM unnest($2::text[]) k WHERE result ? k)"
+        " FROM tori_results WHERE job_id = $1",
+        job_id,
+        list(ARRAYS),
+    )
+    return found
+
+
+async def result_items(
+    db: asyncpg.Pool, job_id: uuid.UUID, key: str, what: str = "p.item::text"
+) -> AsyncIterator[list[str]]:
+    """The items of one of the result's arrays (`ARRAYS`), a batch per query."""
+    query = _ITEMS.format(what=what)
+    last = 0
+    while batch := await db.fetch(query, job_id, key, last, ITEMS_PER_FETCH):
+        yield [item for _, item in batch]
+        last = batch[-1][0]
 
 
 async def state_counts(

@@ -66,11 +66,12 @@ class Pool:
                 settings.tori_max_memory_mb,
                 self._events.sender(),
                 settings.tori_test_hooks,
-                process.OcrConfig(
+                process.PipelineConfig(
                     settings.tori_ocr,
                     settings.tori_ocr_languages,
                     settings.tori_ocr_dpi,
                     settings.tori_extractor,
+                    settings.tori_chunk_words,
                 ),
             ),
             context=self._ctx,

@@ -1,0 +1,334 @@
+"""A document's structure: blocks (title, headings, paragraphs, list items, tables, captions,
+code) in reading order, from the positioned lines PDFium gives each page.
+
+Two steps, so the pool keeps only a few numbers per line, never every character:
+`analyse_page` runs as each page is extracted (tables need characters and rulings);
+`build_blocks` runs once per document after cleaning, because a heading is only a heading
+against the document's body text, and running headers and footers are only known from all
+pages. Pages read without positions (pypdf's fallback, OCR) give paragraphs from their text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pypdfium2 as pdfium
+
+from tori_ingest.pipeline import clean, headings, markers, page_lines, tables
+from tori_ingest.pipeline.headings import Body
+from tori_ingest.pipeline.reading_order import reading_order
+
+Box = tuple[float, float, float, float]
+MAX_HEADING_LINES = 3
+# A gap between two lines wider than this share of the font size starts a new block.
+BLOCK_GAP = 0.75
+MARGIN_SHARE = 0.1  # of the page's height, at the top and at the bottom
+_CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.|Chart|Exhibit|Listing)\s*\d+[.:]?\s", re.I)
+_SENTENCE_END = (".", "!", "?", ":", '."', ".”")
+
+
+@dataclass
+class TextLine:
+    """What layout keeps of a line: its text, box and font."""
+
+    text: str
+    box: Box
+    size: float
+    bold: bool
+    mono: bool = False
+
+
+@dataclass
+class PageStructure:
+    """One page: its lines outside tables and its tables (or, without positions, its text)."""
+
+    number: int
+    width: float = 0.0
+    height: float = 0.0
+    lines: list[TextLine] = field(default_factory=list)
+    tables: list[tables.Table] = field(default_factory=list)
+    # A page read without positions (pypdf) or by OCR: its paragraphs, each with its box.
+    paragraphs: list[tuple[str, Box]] | None = None
+
+
+def analyse_page(number: int, layout: page_lines.PageLayout) -> PageStructure:
+    found, rest = tables.find_tables(layout)
+    lines: list[TextLine] = []
+    for line in rest:
+        parts = tables.pieces(line)
+        if len(parts) >= 2 and all(tables._prose(p, layout.width) for p in parts):
+            lines += [_fragment(line, p) for p in parts]  # two columns printed row by row
+        else:
+            lines.append(TextLine(line.text, line.bbox, line.size, line.bold, line.mono))
+    return PageStructure(number, layout.width, layout.height, lines, found)
+
+
+def _fragment(line: page_lines.Line, piece: tables.Piece) -> TextLine:
+    return TextLine(
+        piece.text, (piece.x0, line.y0, piece.x1, line.y1), line.size, line.bold, line.mono
+    )
+
+
+def margin_lines(page: PageStructure) -> set[str]:
+    """Lines in the page's top or bottom MARGIN_SHARE: where running headers and footers sit."""
+    top, bottom = page.height * MARGIN_SHARE, page.height * (1 - MARGIN_SHARE)
+    return {ln.text for ln in page.lines if ln.box[3] <= top or ln.box[1] >= bottom}
+
+
+def plain_page(number: int, text: str, width: float = 0.0, height: float = 0.0) -> PageStructure:
+    """A page whose text has no positions: its paragraphs are its blank-line-separated parts."""
+    box = (0.0, 0.0, width, height)
+    parts = [part for part in re.split(r"\n\s*\n", text) if part.strip()]
+    return PageStructure(number, width, height, paragraphs=[(part, box) for part in parts])
+
+
+# --- the document -------------------------------------------------------------------------
+
+
+@dataclass
+class _Group:
+    """Consecutive lines that form one block."""
+
+    kind: str
+    lines: list[TextLine]
+    level: int | None = None
+
+    @property
+    def box(self) -> Box:
+        return (
+            min(ln.box[0] for ln in self.lines),
+            min(ln.box[1] for ln in self.lines),
+            max(ln.box[2] for ln in self.lines),
+            max(ln.box[3] for ln in self.lines),
+        )
+
+
+def build_blocks(
+    pages: list[PageStructure],
+    removed: list[list[str]] | None = None,
+    outline: Iterable[tuple[int, str, int]] = (),
+) -> list[dict[str, Any]]:
+    """Blocks in reading order. `removed[i]`: lines cleaning took off page i+1 (furniture, not
+    blocks); `outline`: (page number, title, level from 1) of the PDF's bookmarks."""
+    removed = removed or [[] for _ in pages]
+    kept = [
+        _without(page, set(map(_key, gone))) for page, gone in zip(pages, removed, strict=False)
+    ]
+    body = headings.body_of([(ln.text, ln.size, ln.bold) for page in kept for ln in page.lines])
+    marks = {(page, _key(title)): level for page, title, level in outline}
+    lines = [ln for page in kept for ln in page.lines]
+    mono = sum(len(ln.text) for ln in lines if ln.mono)
+    code_font = mono * 2 < sum(len(ln.text) for ln in lines)  # monospace is not the body font
+    grouped = [_groups(page, body, marks, code_font) for page in kept]
+    _level(grouped, body)
+    blocks: list[dict[str, Any]] = []
+    for page, groups in zip(kept, grouped, strict=True):
+        if page.paragraphs is not None:
+            blocks += _plain_blocks(page)
+            continue
+        items: list[_Group | tables.Table] = [*groups, *page.tables]
+        for item in reading_order(items, lambda i: i.box if isinstance(i, _Group) else i.bbox):
+            blocks.append(_emit(item, page.number))
+    return blocks
+
+
+def _key(text: str) -> str:
+    return " ".join(clean.normalize(text).split()).casefold()
+
+
+def _without(page: PageStructure, furniture: set[str]) -> PageStructure:
+    if not furniture:
+        return page
+    lines = [ln for ln in page.lines if _key(ln.text) not in furniture]
+    paragraphs = page.paragraphs
+    if paragraphs is not None:
+        paragraphs = [(text, box) for text, box in paragraphs if _key(text) not in furniture]
+    return PageStructure(page.number, page.width, page.height, lines, page.tables, paragraphs)
+
+
+def _kind(
+    line: TextLine, body: Body, marks: dict[tuple[int, str], int], page: int, code_font: bool
+) -> str:
+    text = line.text
+    if marks and (page, _key(text)) in marks:
+        return "outline"
+    if _CAPTION.match(text):
+        return "caption"
+    if line.mono and code_font:
+        return "code"
+    numbered = headings.depth(text) > 0
+    if markers.LIST_ITEM.match(text) and not (
+        numbered and headings.stands_out(text, line.size, line.bold, body)
+    ):
+        return "list_item"
+    if headings.stands_out(text, line.size, line.bold, body):
+        return "heading"
+    return "paragraph"
+
+
+def _groups(
+    page: PageStructure, body: Body, marks: dict[tuple[int, str], int], code_font: bool
+) -> list[_Group]:
+    groups: list[_Group] = []
+    for line in page.lines:
+        kind = _kind(line, body, marks, page.number, code_font)
+        last = groups[-1] if groups else None
+        if last is not None and _continues(last, line, kind):
+            last.lines.append(line)
+            continue
+        level = marks.get((page.number, _key(line.text))) if kind == "outline" else None
+        groups.append(_Group("heading" if kind == "outline" else kind, [line], level))
+    for group in groups:  # a long run of "heading" lines is a bold or big paragraph
+        if group.kind == "heading" and len(group.lines) > MAX_HEADING_LINES:
+            group.kind = "paragraph"
+    return _run_in(groups)
+
+
+def _run_in(groups: list[_Group]) -> list[_Group]:
+    """A one-line "heading" as wide as the paragraph lines right under it opens that
+    paragraph ("Type specialization: objects. In JavaScript…" set bold at its start)."""
+    out: list[_Group] = []
+    for group in groups:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.kind == "heading"
+            and last.level is None
+            and len(last.lines) == 1
+            and group.kind == "paragraph"
+            and _opens(last.lines[0], group.lines[0])
+        ):
+            out[-1] = _Group("paragraph", [*last.lines, *group.lines])
+        else:
+            out.append(group)
+    return out
+
+
+def _opens(head: TextLine, first: TextLine) -> bool:
+    """`head` starts where `first` starts (or indented) and runs on to its right edge."""
+    size = max(head.size, 1.0)
+    gap = first.box[1] - head.box[3]
+    starts = first.box[0] - 2.0 <= head.box[0] <= first.box[0] + 3 * size
+    reaches = head.box[2] >= first.box[2] - 0.15 * (first.box[2] - first.box[0])
+    return starts and reaches and -1.0 <= gap <= 0.6 * size
+
+
+def _continues(group: _Group, line: TextLine, kind: str) -> bool:
+    """Whether `line` (of `kind`) goes on the block `group` has begun."""
+    prev = group.lines[-1]
+    gap = line.box[1] - prev.box[3]
+    size = max(prev.size, 1.0)
+    if gap < -0.5 * size or gap > BLOCK_GAP * size:
+        return False
+    if line.box[0] >= prev.box[2] or prev.box[0] >= line.box[2]:  # another column
+        return False
+    if abs(line.size - prev.size) > 0.1 * size or line.bold != prev.bold:
+        return (
+            group.kind in ("list_item", "paragraph")
+            and kind == "paragraph"
+            and _same_size(prev, line)
+        )
+    if group.kind == "list_item":  # its wrapped lines: indented, or after an unfinished line
+        hanging = line.box[0] > group.lines[0].box[0] + 1
+        wrapped = not prev.text.endswith(_SENTENCE_END)
+        return kind in ("paragraph", "heading") and (hanging or wrapped)
+    if group.kind == "paragraph":
+        indented = line.box[0] - prev.box[0] > 0.8 * size and prev.text.endswith(_SENTENCE_END)
+        return kind == "paragraph" and not indented
+    if group.kind == "heading":  # a wrapped heading: the same font, close below
+        return kind == "heading" and abs(line.size - prev.size) <= 0.5 and gap <= 0.5 * size
+    return kind == group.kind
+
+
+def _same_size(a: TextLine, b: TextLine) -> bool:
+    return abs(a.size - b.size) <= 0.1 * max(a.size, 1.0)
+
+
+def _level(grouped: list[list[_Group]], body: Body) -> None:
+    """Title and heading levels across the whole document."""
+    found = [g for groups in grouped for g in groups if g.kind == "heading" and g.level is None]
+    if not found:
+        return
+    styles = [headings.style_of(_text(g), g.lines[0].size, g.lines[0].bold) for g in found]
+    biggest = max(s.size for s in styles)
+    firsts = [g for g, s in zip(found, styles, strict=True) if s.size == biggest]
+    first_page = grouped[0] if grouped else []
+    if (
+        len(firsts) == 1
+        and firsts[0] in first_page
+        and biggest >= body.size * headings.TITLE_BIGGER
+    ):
+        firsts[0].kind = "title"
+        keep = [i for i, g in enumerate(found) if g is not firsts[0]]
+        found = [found[i] for i in keep]
+        styles = [styles[i] for i in keep]
+    levels = headings.levels(
+        [(s, headings.depth(_text(g))) for s, g in zip(styles, found, strict=True)]
+    )
+    for group, level in zip(found, levels, strict=True):
+        group.level = level
+
+
+def _text(group: _Group) -> str:
+    if group.kind in ("heading", "title"):
+        return " ".join(" ".join(ln.text for ln in group.lines).split())
+    joined = clean.dehyphenate(clean.normalize("\n".join(ln.text for ln in group.lines)))
+    return " ".join(joined.split())
+
+
+def _emit(item: _Group | tables.Table, page: int) -> dict[str, Any]:
+    if isinstance(item, tables.Table):
+        rows = [[" ".join(clean.normalize(cell).split()) for cell in row] for row in item.rows]
+        return {
+            "type": "table",
+            "text": "\n".join(" | ".join(row) for row in rows),
+            "page": page,
+            "bbox": _round(item.bbox),
+            "rows": rows,
+        }
+    block: dict[str, Any] = {
+        "type": item.kind,
+        "text": _text(item) if item.kind != "code" else "\n".join(ln.text for ln in item.lines),
+        "page": page,
+        "bbox": _round(item.box),
+    }
+    if item.kind == "heading":
+        block["level"] = item.level or 1
+    return block
+
+
+def _round(box: Box) -> list[float]:
+    return [round(v, 1) for v in box]
+
+
+def _plain_blocks(page: PageStructure) -> list[dict[str, Any]]:
+    """Paragraphs of a page read without positions, or by OCR (the engine's paragraphs)."""
+    out = []
+    for part, box in page.paragraphs or []:
+        text = " ".join(clean.dehyphenate(clean.normalize(part)).split())
+        if text:
+            block = {"type": "paragraph", "text": text, "page": page.number, "bbox": _round(box)}
+            out.append(block)
+    return out
+
+
+# --- bookmarks ---------------------------------------------------------------------------
+
+
+def read_outline(doc: pdfium.PdfDocument, limit: int = 2000) -> list[tuple[int, str, int]]:
+    """(page number, title, level from 1) of the document's bookmarks that point at a page."""
+    out: list[tuple[int, str, int]] = []
+    try:
+        for item in doc.get_toc(max_depth=6):
+            if len(out) >= limit:
+                break
+            dest, title = item.get_dest(), item.get_title()
+            index = dest.get_index() if dest is not None else None
+            if index is not None and title:
+                out.append((index + 1, title, item.level + 1))
+    except pdfium.PdfiumError:
+        return []
+    return out
