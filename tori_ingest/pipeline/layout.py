@@ -305,14 +305,30 @@ def _round(box: Box) -> list[float]:
 
 
 def _plain_blocks(page: PageStructure) -> list[dict[str, Any]]:
-    """Paragraphs of a page read without positions, or by OCR (the engine's paragraphs)."""
-    out = []
+    """Paragraphs of a page read without positions, or by OCR (the engine's paragraphs; one
+    it cut mid-sentence, with no more than a line's gap, is joined again)."""
+    out: list[dict[str, Any]] = []
     for part, box in page.paragraphs or []:
         text = " ".join(clean.dehyphenate(clean.normalize(part)).split())
-        if text:
-            block = {"type": "paragraph", "text": text, "page": page.number, "bbox": _round(box)}
-            out.append(block)
+        if not text:
+            continue
+        last = out[-1] if out else None
+        if last is not None and _cut_short(last, box, part):
+            last["text"] = f"{last['text']} {text}"
+            last["bbox"] = _round(_union(tuple(last["bbox"]), box))
+            continue
+        out.append({"type": "paragraph", "text": text, "page": page.number, "bbox": _round(box)})
     return out
+
+
+def _cut_short(last: dict[str, Any], box: Box, part: str) -> bool:
+    line = (box[3] - box[1]) / (part.strip().count("\n") + 1)  # one line's height
+    gap = box[1] - last["bbox"][3]
+    return -2 <= gap <= line and not last["text"].endswith(_SENTENCE_END)
+
+
+def _union(a: Box, b: Box) -> Box:
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
 # --- bookmarks ---------------------------------------------------------------------------
