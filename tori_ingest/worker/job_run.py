@@ -183,6 +183,7 @@ def assemble(row: asyncpg.Record, out: Processed, queue_wait_ms: float, total_ms
         pages=out.pages,
         entities=out.entities,
         keyphrases=out.keyphrases,
+        blocks=out.blocks,
         chunks=out.chunks,
         stats=out.stats,
         warnings=[w.replace("\x00", "") for w in out.warnings],  # jsonb cannot hold NUL
