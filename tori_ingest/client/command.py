@@ -8,6 +8,7 @@ import asyncio
 import os
 import sys
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import websockets
@@ -52,6 +53,11 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
             return fail(f"not under TORI_IMPORT_DIR: {exc}")
     if (unreachable := _unreachable(url)) is not None:
         return unreachable
+    if args.save:
+        try:
+            Path(args.save).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return fail(f"--save {args.save}: {exc.strerror or exc}")
     try:
         items = asyncio.run(
             submit.submit(
@@ -62,6 +68,8 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
                 password=args.password,
                 concurrency=max(1, args.concurrency),
                 references=references,
+                save=Path(args.save) if args.save else None,
+                result_format=args.format,
             )
         )
     except (httpx.TransportError, OSError, websockets.InvalidHandshake) as exc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiofiles
 import httpx
 import orjson
 import websockets
@@ -27,6 +28,8 @@ from tori_ingest.core.vocab import TERMINAL, Lane, Status
 
 REFUSED = "refused"  # the service answered 4xx: no job exists
 REFERENCE_BATCH = 500
+# `--save DIR --format F`: the result of each succeeded job, as DIR/<file name>.<suffix>.
+SAVE_SUFFIXES = {"json": ".json", "text": ".txt", "markdown": ".md"}
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Tracked:
     pages_done: int = 0
     pages_total: int | None = None
     error: str | None = None
+    saved: Path | None = None
 
     @property
     def ended(self) -> bool:
@@ -116,9 +120,12 @@ async def submit(
     concurrency: int = 4,
     references: list[str] | None = None,
     console: Console | None = None,
+    save: Path | None = None,
+    result_format: str = "json",
 ) -> list[Tracked]:
     """Submit and follow; with `references` (paths relative to TORI_IMPORT_DIR, one per
-    path), by reference instead of uploading."""
+    path), by reference instead of uploading; with `save`, write each succeeded job's result
+    there in `result_format` (json, text or markdown)."""
     console = console or Console(stderr=True)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     items = [Tracked(p) for p in paths]
@@ -167,8 +174,41 @@ async def submit(
                 await _upload_all(client, items, priority, password, concurrency, accepted)
             if items:
                 await done.wait()
+            if save is not None:
+                await save_results(client, items, save, result_format, concurrency)
         await follower.close()
     return items
+
+
+async def save_results(
+    client: httpx.AsyncClient, items: list[Tracked], folder: Path, fmt: str, concurrency: int
+) -> None:
+    """Each succeeded job's result as folder/<file name>.<suffix>; a name two files share
+    gets its job id added, so no result overwrites another."""
+    done = [t for t in items if t.status == Status.SUCCEEDED and t.job_id]
+    names = [t.path.name for t in done]
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def fetch(item: Tracked) -> None:
+        name = (
+            item.path.name
+            if names.count(item.path.name) == 1
+            else f"{item.path.name}.{item.job_id}"
+        )
+        target = folder / (name + SAVE_SUFFIXES[fmt])
+        async with (
+            gate,
+            client.stream("GET", f"/jobs/{item.job_id}/result", params={"format": fmt}) as response,
+        ):
+            if response.status_code != 200:
+                item.error = f"result not saved: {refusal(response)}"
+                return
+            async with aiofiles.open(target, "wb") as out:
+                async for piece in response.aiter_bytes():
+                    await out.write(piece)
+        item.saved = target
+
+    await asyncio.gather(*(fetch(item) for item in done))
 
 
 async def _upload_all(
@@ -240,7 +280,8 @@ def refusal(response: httpx.Response) -> str:
 
 def summary(items: list[Tracked]) -> Table:
     table = Table(title="tori-ingest submit")
-    for column in ("file", "job", "status", "pages", "error"):
+    saved = any(item.saved for item in items)
+    for column in ("file", "job", "status", "pages", "error", *(["saved"] if saved else [])):
         table.add_column(column, overflow="fold")  # wrap, never cut a path or a job id
     for item in items:
         colour = {Status.SUCCEEDED: "green", Status.FAILED: "red", REFUSED: "red"}.get(
@@ -253,5 +294,6 @@ def summary(items: list[Tracked]) -> Table:
             status,
             str(item.pages_total or "-"),
             item.error or "",
+            *([str(item.saved or "")] if saved else []),
         )
     return table

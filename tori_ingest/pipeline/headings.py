@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tori_ingest.pipeline import markers
 
 BIGGER = 1.12  # a line this much bigger than the body stands out
+SMALLER = 0.95  # a line smaller than this never heads anything
 TITLE_BIGGER = 1.3
 MAX_WORDS = 14
 MAX_CHARS = 120
@@ -65,8 +66,10 @@ def stands_out(text: str, size: float, bold: bool, body: Body) -> bool:
         return False
     if text.count(",") >= 2 or "@" in text:  # a list of authors, an address
         return False
+    if size < body.size * SMALLER:  # smaller than the body: a label, a footnote, a caption
+        return False
     bigger = size >= body.size * BIGGER
-    return bigger or (bold and not body.bold) or (_capitals(text) and size >= body.size * 0.95)
+    return bigger or (bold and not body.bold) or _capitals(text)
 
 
 def _capitals(text: str) -> bool:

@@ -11,7 +11,7 @@ pages. Pages read without positions (pypdf's fallback, OCR) give paragraphs from
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +25,13 @@ Box = tuple[float, float, float, float]
 MAX_HEADING_LINES = 3
 # A gap between two lines wider than this share of the font size starts a new block.
 BLOCK_GAP = 0.75
+FULL_LINE = 0.9  # of the page's full line width: a "heading" this wide is a body line
+BODY_WORDS = 8  # a paragraph this long is body text a heading can head
 MARGIN_SHARE = 0.1  # of the page's height, at the top and at the bottom
-_CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Tab\.|Chart|Exhibit|Listing)\s*\d+[.:]?\s", re.I)
+# "Figure 3.", "Table 2:", "Fig. 4 - …", "Table 1 Results": not "Figure 7 shows" (body text).
+_CAPTION = re.compile(
+    r"^(?i:Figure|Fig\.|Table|Tab\.|Chart|Exhibit|Listing)\s*\d+(?:[.:\u2013\u2014-]|\s+[A-Z(])"
+)
 _SENTENCE_END = (".", "!", "?", ":", '."', ".”")
 
 
@@ -121,18 +126,61 @@ def build_blocks(
     marks = {(page, _key(title)): level for page, title, level in outline}
     lines = [ln for page in kept for ln in page.lines]
     mono = sum(len(ln.text) for ln in lines if ln.mono)
-    code_font = mono * 2 < sum(len(ln.text) for ln in lines)  # monospace is not the body font
-    grouped = [_groups(page, body, marks, code_font) for page in kept]
-    _level(grouped, body)
+    ctx = _Context(body, marks, code_font=mono * 2 < sum(len(ln.text) for ln in lines))
+    ordered = [
+        reading_order(
+            [*_groups(page, ctx), *page.tables],
+            lambda i: i.box if isinstance(i, _Group) else i.bbox,
+        )
+        for page in kept
+    ]
+    on_first = {id(i) for i in ordered[0]} if ordered else set()
+    _labels_to_paragraphs(
+        [item for items in ordered for item in items],
+        lambda g: id(g) in on_first and g.lines[0].size >= body.size * headings.TITLE_BIGGER,
+    )
+    _level([[i for i in items if isinstance(i, _Group)] for items in ordered], body)
     blocks: list[dict[str, Any]] = []
-    for page, groups in zip(kept, grouped, strict=True):
+    for page, items in zip(kept, ordered, strict=True):
         if page.paragraphs is not None:
             blocks += _plain_blocks(page)
-            continue
-        items: list[_Group | tables.Table] = [*groups, *page.tables]
-        for item in reading_order(items, lambda i: i.box if isinstance(i, _Group) else i.bbox):
-            blocks.append(_emit(item, page.number))
+        else:
+            blocks += [_emit(item, page.number) for item in items]
     return blocks
+
+
+def _labels_to_paragraphs(
+    items: list[_Group | tables.Table], title_like: Callable[[_Group], bool]
+) -> None:
+    """A heading is followed by what it heads: body text, or a deeper heading that is. Lines
+    styled like headings with nothing under them are labels (of a figure, a form) or the lines
+    of a paragraph set apart: paragraphs. Bookmarked headings and a title stay."""
+    chain: list[_Group] = []
+    for item in [*items, None]:
+        if isinstance(item, _Group) and item.kind == "heading":
+            chain.append(item)
+            continue
+        heads = item is None or _body(item)  # the document's end: nothing to judge by
+        for group, below in zip(chain, [*chain[1:], None], strict=False):
+            kept = _deeper(group, below) if below is not None else heads
+            if not kept and group.level is None and not title_like(group):
+                group.kind = "paragraph"
+        chain = []
+
+
+def _body(item: _Group | tables.Table | None) -> bool:
+    if isinstance(item, tables.Table):
+        return True
+    if item is None or item.kind not in ("list_item", "code", "paragraph"):
+        return False
+    return item.kind != "paragraph" or len(_text(item).split()) >= BODY_WORDS
+
+
+def _deeper(group: _Group, below: _Group) -> bool:
+    """`below` is a subheading of `group`: smaller, or less set apart, or numbered deeper."""
+    a, b = group.lines[0], below.lines[0]
+    rank = (round(a.size * 2), a.bold, headings.depth(b.text) <= headings.depth(a.text))
+    return rank > (round(b.size * 2), b.bold, False)
 
 
 def _key(text: str) -> str:
@@ -149,37 +197,45 @@ def _without(page: PageStructure, furniture: set[str]) -> PageStructure:
     return PageStructure(page.number, page.width, page.height, lines, page.tables, paragraphs)
 
 
-def _kind(
-    line: TextLine, body: Body, marks: dict[tuple[int, str], int], page: int, code_font: bool
-) -> str:
+@dataclass(frozen=True)
+class _Context:
+    """What judging one line needs to know about the document and its page."""
+
+    body: Body
+    marks: dict[tuple[int, str], int]  # bookmarks: (page, key) → level
+    code_font: bool  # monospace is not the body font: monospaced lines are code
+    page: int = 0
+    full: float = 0.0  # the width of the page's full lines
+
+
+def _kind(line: TextLine, ctx: _Context) -> str:
     text = line.text
-    if marks and (page, _key(text)) in marks:
+    if ctx.marks and (ctx.page, _key(text)) in ctx.marks:
         return "outline"
     if _CAPTION.match(text):
         return "caption"
-    if line.mono and code_font:
+    if line.mono and ctx.code_font:
         return "code"
-    numbered = headings.depth(text) > 0
-    if markers.LIST_ITEM.match(text) and not (
-        numbered and headings.stands_out(text, line.size, line.bold, body)
-    ):
+    out = headings.stands_out(text, line.size, line.bold, ctx.body)
+    if out and len(text.split()) > 8:  # a full line of that many words is body text
+        out = line.box[2] - line.box[0] < FULL_LINE * ctx.full
+    if markers.LIST_ITEM.match(text) and not (headings.depth(text) and out):
         return "list_item"
-    if headings.stands_out(text, line.size, line.bold, body):
-        return "heading"
-    return "paragraph"
+    return "heading" if out else "paragraph"
 
 
-def _groups(
-    page: PageStructure, body: Body, marks: dict[tuple[int, str], int], code_font: bool
-) -> list[_Group]:
+def _groups(page: PageStructure, ctx: _Context) -> list[_Group]:
+    widths = sorted(ln.box[2] - ln.box[0] for ln in page.lines)
+    full = widths[int(0.9 * (len(widths) - 1))] if widths else 0.0
+    ctx = _Context(ctx.body, ctx.marks, ctx.code_font, page.number, full)
     groups: list[_Group] = []
     for line in page.lines:
-        kind = _kind(line, body, marks, page.number, code_font)
+        kind = _kind(line, ctx)
         last = groups[-1] if groups else None
         if last is not None and _continues(last, line, kind):
             last.lines.append(line)
             continue
-        level = marks.get((page.number, _key(line.text))) if kind == "outline" else None
+        level = ctx.marks.get((page.number, _key(line.text))) if kind == "outline" else None
         groups.append(_Group("heading" if kind == "outline" else kind, [line], level))
     for group in groups:  # a long run of "heading" lines is a bold or big paragraph
         if group.kind == "heading" and len(group.lines) > MAX_HEADING_LINES:

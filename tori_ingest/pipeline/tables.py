@@ -23,6 +23,7 @@ EDGE_MERGE = 2.5  # points: edges closer than this are one
 MAX_RULES = 1500
 STRADDLING = 0.02
 MIN_FILLED = 0.4  # of a grid's cells hold text, or it is a drawing's grid (a chart)
+MAX_CELL_WORDS = 25  # on average: table cells hold values and phrases
 MIN_UNRULED_ROWS = 3
 # A gap inside a line wider than this share of the font size separates two cells (or two
 # columns); word spaces are about a quarter of it, wide justified spaces rarely pass 1.
@@ -169,9 +170,11 @@ def _fill(grid: _Grid, lines: list[Line]) -> tuple[Table | None, list[Line]]:
                 cells[row][col].append(text)
     rows = [[" ".join(parts) for parts in row] for row in cells]
     rows = [row for row in rows if any(row)]
-    filled = sum(1 for row in rows for cell in row if cell)
-    if len(rows) < 2 or filled < MIN_FILLED * len(rows) * len(rows[0]):
+    cells = [cell for row in rows for cell in row if cell]
+    if len(rows) < 2 or len(cells) < MIN_FILLED * len(rows) * len(rows[0]):
         return None, lines
+    if sum(len(cell.split()) for cell in cells) > MAX_CELL_WORDS * len(cells):
+        return None, lines  # paragraphs in boxes (a frame round two columns), not cells
     kept = [ln for ln in lines if not _centre_in(ln, grid.bbox)]
     return Table(rows, (x0, y0, x1, y1)), kept
 
