@@ -8,7 +8,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, TypeAlias
 
 from tori_ingest import __version__
 from tori_ingest.core import logs
@@ -16,12 +16,24 @@ from tori_ingest.core.errors import StartupError
 from tori_ingest.core.settings import Settings, SettingsError, example_env, is_loopback
 from tori_ingest.core.vocab import Extractor, Lane
 
+# What add_subparsers() returns (argparse names it privately).
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tori-ingest", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _serve_args(sub)
+    _operate_args(sub)
+    _submit_args(sub)
+    _bench_args(sub)
+    _status_args(sub)
+    return parser
 
+
+def _serve_args(sub: Subparsers) -> None:
+    """serve: the API and a worker in one process."""
     serve = sub.add_parser("serve", help="HTTP/WebSocket API and a worker in one process")
     serve.add_argument("--host", default=None, help="default $TORI_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default $PORT or 8000")
@@ -32,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow binding beyond loopback without TORI_API_TOKENS",
     )
 
+
+def _operate_args(sub: Subparsers) -> None:
+    """worker, migrate and config: run the service's parts, set it up, show its settings."""
     sub.add_parser(
         "worker",
         help="run a worker alone (no HTTP; probes and /metrics on TORI_METRICS_PORT if set)",
@@ -52,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--example-env", action="store_true", help="print every setting with its default"
     )
 
+
+def _submit_args(sub: Subparsers) -> None:
+    """submit: the HTTP client."""
     submit = sub.add_parser("submit", help="upload files or directories and follow them live")
     submit.add_argument("paths", nargs="+", metavar="PATH")
     submit.add_argument(
@@ -72,7 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     submit.add_argument("--password", default=None, help="password for encrypted PDFs")
     submit.add_argument("--concurrency", type=int, default=4, help="parallel uploads")
+    submit.add_argument(
+        "--save", default=None, metavar="DIR", help="write each succeeded job's result into DIR"
+    )
+    submit.add_argument(
+        "--format",
+        choices=["json", "text", "markdown"],
+        default="json",
+        help="what --save writes: the JSON result, the cleaned text, or Markdown (default json)",
+    )
 
+
+def _bench_args(sub: Subparsers) -> None:
+    """bench: measurements on this machine (throughput; --quality, --storage, --ocr)."""
     bench = sub.add_parser(
         "bench",
         help="measure throughput, efficiency, latencies, queue overhead and memory on this machine",
@@ -98,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure text quality instead (generated documents with known text)",
     )
     bench.add_argument(
+        "--no-peers",
+        action="store_true",
+        help="--quality: leave out the peer (pymupdf4llm, run from its own venv .bench-peers/)",
+    )
+    bench.add_argument(
         "--storage",
         action="store_true",
         help="measure the store instead: upload MB/s into a directory vs a bucket, back-fill cost",
@@ -114,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure OCR instead: generated scans, and --corpus's former no_text PDFs",
     )
 
+
+def _status_args(sub: Subparsers) -> None:
+    """status: read the database."""
     status = sub.add_parser("status", help="one job, or job counts by state (reads the database)")
     status.add_argument("job_id", nargs="?")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,12 @@ repeated), and the blocks of a scanned page (the OCR engine's own paragraphs).""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from tori_ingest.bench import scans
 
-from ..helpers import StartServer
+from ..helpers import StartServer, cli
 from ..pdfs import PROSE, Doc
 
 ROWS = [["Item", "Qty", "Price"]] + [[f"Part {i}", str(i), f"{i}.50"] for i in range(1, 19)]
@@ -91,3 +94,18 @@ async def test_a_scanned_page_gets_blocks_from_the_ocr_engine(start_server: Star
     assert blocks[0]["bbox"][3] < blocks[1]["bbox"][1]  # in reading order
     md = srv.client.get(f"/jobs/{job_id}/result", params={"format": "markdown"}).text
     assert md.startswith("<!-- page 1 -->\n\nAda Lovelace")
+
+
+async def test_submit_saves_each_result_in_the_format_asked(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    srv = await start_server()
+    source = tmp_path / "report.pdf"
+    source.write_bytes(report())
+    out = tmp_path / "results"
+    args = ("submit", str(source), "--url", srv.base, "--save", str(out), "--format", "markdown")
+    done = await asyncio.to_thread(cli, *args, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.name for p in out.iterdir()] == ["report.pdf.md"]
+    saved = (out / "report.pdf.md").read_text()
+    assert saved.startswith(f"<!-- page 1 -->\n\n# {TITLE}\n\n## {MARKETS}\n\n")

@@ -39,7 +39,7 @@ def _init(model: str, extractor: Extractor = Extractor.PYPDF) -> None:
 def _run(path: str) -> dict[str, Any]:
     """One document through the pipeline, plus its extracted lines (to see what was removed)."""
     data = Path(path).read_bytes()
-    extractor = pipeline._state["ocr"].extractor
+    extractor = pipeline._state["config"].extractor
     raw = [clean.clean_page(t) for t in extract.extract(data, extractor=extractor).pages]
     try:
         out = pipeline.process("quality", path, None, 100_000).model_dump()

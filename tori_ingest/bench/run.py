@@ -227,7 +227,7 @@ def main(args: Any) -> int:
             print(text, file=sys.stderr, flush=True)
 
     if getattr(args, "quality", False):
-        from tori_ingest.bench import quality
+        from tori_ingest.bench import quality, structure_section
 
         if args.corpus:
             from tori_ingest.bench import extractors
@@ -236,6 +236,11 @@ def main(args: Any) -> int:
             figures = extractors.compare(usable(sorted(Path(args.corpus).glob("*.pdf"))))
         else:
             figures = quality.run(model, pool_size, log=log, extractor=extractor)
+        figures["structure"] = structure_section.run(
+            Path(args.corpus) if args.corpus else None,
+            peers=not getattr(args, "no_peers", False),
+            log=log,
+        )
     elif getattr(args, "storage", False):
         figures = storage_bench(args, log)
     elif getattr(args, "ocr", False):
@@ -256,7 +261,12 @@ def main(args: Any) -> int:
     if args.json:
         print(json.dumps(figures))
     else:
+        structure = figures.pop("structure", None)
         width = max(map(len, figures))
         for key, value in figures.items():
             print(f"{key:<{width}}  {value}")
+        if structure is not None:
+            from tori_ingest.bench import structure_section
+
+            print(structure_section.render(structure))
     return 0

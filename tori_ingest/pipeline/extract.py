@@ -234,7 +234,7 @@ class _Pdfium:
             return None, None
 
     def outline(self) -> list[tuple[int, str, int]]:
-        return layout.read_outline(self.doc) if self.doc is not None else []
+        return page_lines.read_outline(self.doc) if self.doc is not None else []
 
     def close(self) -> None:
         if self.doc is not None:

@@ -15,8 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pypdfium2 as pdfium
-
 from tori_ingest.pipeline import clean, headings, markers, page_lines, tables
 from tori_ingest.pipeline.headings import Body
 from tori_ingest.pipeline.reading_order import reading_order
@@ -127,13 +125,7 @@ def build_blocks(
     lines = [ln for page in kept for ln in page.lines]
     mono = sum(len(ln.text) for ln in lines if ln.mono)
     ctx = _Context(body, marks, code_font=mono * 2 < sum(len(ln.text) for ln in lines))
-    ordered = [
-        reading_order(
-            [*_groups(page, ctx), *page.tables],
-            lambda i: i.box if isinstance(i, _Group) else i.bbox,
-        )
-        for page in kept
-    ]
+    ordered = [reading_order(_items(page, ctx), _box) for page in kept]
     on_first = {id(i) for i in ordered[0]} if ordered else set()
     _labels_to_paragraphs(
         [item for items in ordered for item in items],
@@ -147,6 +139,14 @@ def build_blocks(
         else:
             blocks += [_emit(item, page.number) for item in items]
     return blocks
+
+
+def _items(page: PageStructure, ctx: _Context) -> list[_Group | tables.Table]:
+    return [*_groups(page, ctx), *page.tables]
+
+
+def _box(item: _Group | tables.Table) -> Box:
+    return item.box if isinstance(item, _Group) else item.bbox
 
 
 def _labels_to_paragraphs(
@@ -385,22 +385,3 @@ def _cut_short(last: dict[str, Any], box: Box, part: str) -> bool:
 
 def _union(a: Box, b: Box) -> Box:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-
-
-# --- bookmarks ---------------------------------------------------------------------------
-
-
-def read_outline(doc: pdfium.PdfDocument, limit: int = 2000) -> list[tuple[int, str, int]]:
-    """(page number, title, level from 1) of the document's bookmarks that point at a page."""
-    out: list[tuple[int, str, int]] = []
-    try:
-        for item in doc.get_toc(max_depth=6):
-            if len(out) >= limit:
-                break
-            dest, title = item.get_dest(), item.get_title()
-            index = dest.get_index() if dest is not None else None
-            if index is not None and title:
-                out.append((index + 1, title, item.level + 1))
-    except pdfium.PdfiumError:
-        return []
-    return out

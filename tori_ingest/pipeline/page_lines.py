@@ -27,7 +27,7 @@ _MONO_NAMES = ("courier", "mono", "consolas", "menlo", "typewriter")
 _HYPHEN_MARKS = "\ufffe\x02"
 
 
-@dataclass
+@dataclass(slots=True)
 class Char:
     ch: str
     x0: float
@@ -248,3 +248,19 @@ def _is_rectangle(obj: pdfium.PdfObject) -> bool:
     """A closed path of at most five straight segments (a cell's border, a box)."""
     segments = int(pdfium_c.FPDFPath_CountSegments(obj.raw))
     return 0 < segments <= 5
+
+
+def read_outline(doc: pdfium.PdfDocument, limit: int = 2000) -> list[tuple[int, str, int]]:
+    """(page number, title, level from 1) of the document's bookmarks that point at a page."""
+    out: list[tuple[int, str, int]] = []
+    try:
+        for item in doc.get_toc(max_depth=6):
+            if len(out) >= limit:
+                break
+            dest, title = item.get_dest(), item.get_title()
+            index = dest.get_index() if dest is not None else None
+            if index is not None and title:
+                out.append((index + 1, title, item.level + 1))
+    except pdfium.PdfiumError:
+        return []
+    return out

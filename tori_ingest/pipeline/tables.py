@@ -170,10 +170,10 @@ def _fill(grid: _Grid, lines: list[Line]) -> tuple[Table | None, list[Line]]:
                 cells[row][col].append(text)
     rows = [[" ".join(parts) for parts in row] for row in cells]
     rows = [row for row in rows if any(row)]
-    cells = [cell for row in rows for cell in row if cell]
-    if len(rows) < 2 or len(cells) < MIN_FILLED * len(rows) * len(rows[0]):
+    filled = [cell for row in rows for cell in row if cell]
+    if len(rows) < 2 or len(filled) < MIN_FILLED * len(rows) * len(rows[0]):
         return None, lines
-    if sum(len(cell.split()) for cell in cells) > MAX_CELL_WORDS * len(cells):
+    if sum(len(cell.split()) for cell in filled) > MAX_CELL_WORDS * len(filled):
         return None, lines  # paragraphs in boxes (a frame round two columns), not cells
     kept = [ln for ln in lines if not _centre_in(ln, grid.bbox)]
     return Table(rows, (x0, y0, x1, y1)), kept
