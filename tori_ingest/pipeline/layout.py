@@ -24,7 +24,7 @@ MAX_HEADING_LINES = 3
 # A gap between two lines wider than this share of the font size starts a new block.
 BLOCK_GAP = 0.75
 FULL_LINE = 0.9  # of the page's full line width: a "heading" this wide is a body line
-BODY_WORDS = 8  # a paragraph this long is body text a heading can head
+BODY_WORDS, BODY_CHARS = 8, 40  # a paragraph this long is body text a heading can head
 MARGIN_SHARE = 0.1  # of the page's height, at the top and at the bottom
 # "Figure 3.", "Table 2:", "Fig. 4 - …", "Table 1 Results": not "Figure 7 shows" (body text).
 _CAPTION = re.compile(
@@ -173,7 +173,8 @@ def _body(item: _Group | tables.Table | None) -> bool:
         return True
     if item is None or item.kind not in ("list_item", "code", "paragraph"):
         return False
-    return item.kind != "paragraph" or len(_text(item).split()) >= BODY_WORDS
+    text = _text(item)
+    return item.kind != "paragraph" or len(text.split()) >= BODY_WORDS or len(text) >= BODY_CHARS
 
 
 def _deeper(group: _Group, below: _Group) -> bool:

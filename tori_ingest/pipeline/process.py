@@ -104,9 +104,9 @@ def _process(
     options = scan.Options(
         password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor
     )
-    # pages_done moves through both phases: settling a page's text (text layer or OCR) is its
-    # first half, annotating it the second, so the bar neither stalls nor jumps at the end.
-    read = scan.read(data, options, _engine, lambda done, total: report(done // 2, total))
+    # pages_done counts pages fully done (read, cleaned, annotated): while pages are read
+    # (text layer, OCR) it stays 0, and the reports only say the job is alive.
+    read = scan.read(data, options, _engine, lambda _done, total: report(0, total))
     del data
     clock.lap(
         Stage.EXTRACT,
@@ -135,9 +135,7 @@ def _process(
             f"no spaCy entity model for {language.name(lang)} is installed: entities are "
             "empty (install one and name it in TORI_SPACY_MODEL, e.g. en=…,fr=fr_core_news_sm)"
         )
-    annotations = nlp.annotate(
-        annotator.nlp, texts, on_page=lambda done: report((total + done) // 2, total)
-    )
+    annotations = nlp.annotate(annotator.nlp, texts, on_page=lambda done: report(done, total))
     annotations["stats"]["ocr_pages"] = read.ocr_pages
     annotations.update(blocks=blocks, chunks=chunks)
     clock.lap(Stage.NLP)
