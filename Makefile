@@ -44,14 +44,14 @@ test: $(VENV)/.test-installed $(OLD_PROCRASTINATE)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The fast loop for a developer: lint, types, and every test but the e2e and corpus tiers
-# (markers set in tests/conftest.py from the fixtures each test uses).
+# The fast loop for a developer: lint, types, and the unit and integration tiers but the corpus
+# tests (one directory per tier: tests/unit, tests/integration, tests/e2e).
 check: $(VENV)/.test-installed
 	$(BIN)/ruff check tori_ingest tests
 	$(BIN)/ruff format --check tori_ingest tests
 	$(BIN)/lint-imports
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -m "not e2e and not corpus" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/integration -m "not corpus" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check tori_ingest tests

@@ -1,14 +1,25 @@
-"""Shared fixtures and helpers: one real Postgres for the session, a fresh migrated database per
+"""Fixtures and hooks: one real Postgres for the session, a fresh migrated database per
 test module, the API in this process, and real `tori-ingest serve` processes on free ports.
+Everything else the tests share (the `Api` and `Server` classes, `wait_for`, constants) is in
+tests/helpers.py.
 
-The test pyramid:
+The test pyramid, one directory per tier (pyproject's markers, set here from the directory):
 
-* the API surface (validation, error envelopes, auth, idempotency, listings, OpenAPI) is called
-  in-process through `api` / `api_client`: the real app over httpx's ASGI transport, with a real
-  asyncpg pool on the module's database, real storage and a started event hub; no worker, so a
-  job it creates stays queued;
-* a real process (`server`, `start_server`) only where one matters: jobs run by the worker pool,
-  WebSockets end to end, signals and kills, several copies, log files.
+* tests/unit: pure, in-process: no database, no process of its own;
+* tests/integration: a real Postgres and the API in this process, through `api` /
+  `api_client`: the real app over httpx's ASGI transport, with a real asyncpg pool on the
+  module's database, real storage and a started event hub; no worker, so a job it creates
+  stays queued;
+* tests/e2e: a real process (`server`, `start_server`, `s3`, `browser`) only where one
+  matters: jobs run by the worker pool, WebSockets end to end, signals and kills, several
+  copies, log files, the CLI, a process pool.
+
+A subject tested at several tiers has a module of the same name in each directory
+(tests/unit/test_access.py, tests/integration/test_access.py, ...). Collection fails when a
+test sits in a tier below what it uses (see `pytest_collection_modifyitems`); the check reads
+fixtures at collection, so one asked for at run time escapes it (the `bucket` cases of
+tests/unit/test_storage.py reach `s3` through `backend`). `corpus` marks the tests that read
+the real-world corpus.
 
 Postgres is the embedded one (pgserver) unless DATABASE_URL is set; each module gets its own
 database cloned from a migrated template, so tests never see each other's jobs. Async tests and
@@ -17,67 +28,95 @@ fixtures all run in the session's event loop (pyproject: pytest-asyncio, auto mo
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
+from tests.helpers import (
+    S3,
+    TEMPLATE,
+    Api,
+    ApiClient,
+    Backend,
+    Receiver,
+    Server,
+    StartServer,
+    free_port,
+    new_database,
+)
+from tests.pdfs import make_pdf, prose_pdf
 from tori_ingest.core.settings import Settings
-from tori_ingest.http.app import build_api
 from tori_ingest.http.context import Context
 from tori_ingest.http.hub import EventHub
 from tori_ingest.store import migrate
 from tori_ingest.store.backend import open_storage
 from tori_ingest.store.db import create_database, create_pool
 
-CORPUS = Path(
-    os.environ.get("TORI_TEST_CORPUS")
-    or Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdfjs"
-)
-TEMPLATE = "tori_test_template"
+# --- test tiers (pyproject's markers): the directory a test lives in -------------------------
 
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def run(coro: Any) -> Any:
-    """Run a coroutine from a synchronous test (tests/test_migrate.py)."""
-    return asyncio.run(coro)
-
-
-# --- test tiers (pyproject's markers), read off the fixtures a test uses ----------------------
-
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e")
+# What a tier may not use, so that no test drifts below its tier: an e2e fixture or a process
+# of its own makes a test e2e; a database (every database fixture builds on `admin_url`) makes
+# it integration at least.
 E2E_FIXTURES = {"server", "start_server", "s3", "browser", "ui_server"}
-DB_FIXTURES = {"admin_url"}  # every database fixture builds on it
+DB_FIXTURES = {"admin_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    misfiled = []
     for item in items:
-        used = set(getattr(item, "fixturenames", ()))
-        if used & E2E_FIXTURES or _spawns_processes(item):
-            item.add_marker(pytest.mark.e2e)
-        elif used & DB_FIXTURES:
-            item.add_marker(pytest.mark.integration)
-        else:
-            item.add_marker(pytest.mark.unit)
+        tier = _tier(item)
+        if tier is None:
+            misfiled.append(f"{item.nodeid}: not in tests/unit, tests/integration or tests/e2e")
+            continue
+        item.add_marker(getattr(pytest.mark, tier))
         if _reads("CORPUS", item):
             item.add_marker(pytest.mark.corpus)
+        needs = _needs(item)
+        if TIERS.index(needs) > TIERS.index(tier):
+            misfiled.append(f"{item.nodeid}: {_why(item)}, so it belongs in tests/{needs}")
+    if misfiled:
+        raise pytest.UsageError(
+            "tests filed in the wrong tier (move each to the directory named):\n  "
+            + "\n  ".join(misfiled)
+        )
+
+
+def _tier(item: pytest.Item) -> str | None:
+    try:
+        parts = Path(item.path).resolve().relative_to(TESTS).parts
+    except ValueError:
+        return None
+    return parts[0] if len(parts) > 1 and parts[0] in TIERS else None
+
+
+def _needs(item: pytest.Item) -> str:
+    """The lowest tier a test may live in, read off its fixtures and its source."""
+    used = set(getattr(item, "fixturenames", ()))
+    if used & E2E_FIXTURES or _spawns_processes(item):
+        return "e2e"
+    return "integration" if used & DB_FIXTURES else "unit"
+
+
+def _why(item: pytest.Item) -> str:
+    used = set(getattr(item, "fixturenames", ()))
+    if used & E2E_FIXTURES:
+        return f"it uses {', '.join(sorted(used & E2E_FIXTURES))}"
+    if _spawns_processes(item):
+        calls = ", ".join(f"`{call}`" for call in SPAWNS if _reads(call, item))
+        return f"it starts processes (its source has {calls})"
+    return "it uses a database (admin_url)"
 
 
 # What a test calls to start processes itself: the CLI, a server, a process pool.
@@ -97,68 +136,7 @@ def _reads(name: str, item: pytest.Item) -> bool:
         return False
 
 
-async def wait_for(
-    predicate: Callable[[], Any],
-    timeout: float = 60,  # noqa: ASYNC109 (a poll: on timeout it says what it waited for)
-    what: str = "condition",
-) -> Any:
-    """Poll `predicate` (plain or async) until it returns something truthy; fail after
-    `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if inspect.isawaitable(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-async def fetchval(url: str, query: str, *args: Any) -> Any:
-    """One query on its own connection (so a test sees the database as any client would)."""
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
-
-
-async def execute(url: str, query: str, *args: Any) -> str:
-    """One statement on its own connection."""
-    conn = await asyncpg.connect(url)
-    try:
-        return await conn.execute(query, *args)
-    finally:
-        await conn.close()
-
-
-async def job_count(target: Server | Api) -> int:
-    return await fetchval(target.db_url, "SELECT count(*) FROM tori_jobs")
-
-
-def storage_files(target: Server | Api) -> list[Path]:
-    """Every file on the volume (stored PDFs and temp files)."""
-    return sorted(p for p in target.storage.rglob("*") if p.is_file())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def ws_url(srv: Server, path: str) -> str:
-    return srv.base.replace("http://", "ws://") + path
-
-
 # --- Postgres ----------------------------------------------------------------------------------
-
-
-async def new_database(admin_url: str, template: str | None = TEMPLATE) -> str:
-    """A fresh database: a clone of the migrated template, or (template=None) empty."""
-    return await create_database(admin_url, f"tori_test_{uuid.uuid4().hex[:12]}", template)
 
 
 @pytest.fixture(scope="session")
@@ -211,44 +189,7 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# --- the API in this process -------------------------------------------------------------------
-
-
-class Api(httpx.AsyncClient):
-    """An httpx client on the app of `serve`, built in this process (ASGI, no socket).
-
-    Like `Server` it has `db_url`, `storage` and `upload()`. A 5xx answer fails the request
-    that got it (the app turns a crash into a 500 envelope: this is where a test sees it),
-    unless `allow_server_errors` is set.
-    """
-
-    def __init__(self, ctx: Context, db_url: str) -> None:
-        super().__init__(
-            transport=httpx.ASGITransport(app=build_api(ctx)),
-            base_url="http://test",
-            event_hooks={"response": [self._no_server_error]},
-        )
-        self.ctx = ctx
-        self.db_url = db_url
-        self.storage = getattr(ctx.storage, "root", ctx.settings.tori_storage_dir)
-        self.allow_server_errors = False
-
-    async def _no_server_error(self, response: httpx.Response) -> None:
-        if response.status_code >= 500 and not self.allow_server_errors:
-            await response.aread()
-            request = response.request
-            raise AssertionError(
-                f"{request.method} {request.url} answered {response.status_code}: "
-                f"{response.text[:1000]}"
-            )
-
-    async def upload(self, data: bytes, filename: str = "doc.pdf", **fields: str) -> httpx.Response:
-        return await self.post(
-            "/jobs", files={"file": (filename, data, "application/pdf")}, data=fields
-        )
-
-
-ApiClient = Callable[..., contextlib.AbstractAsyncContextManager[Api]]
+# --- the API in this process ---------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -291,93 +232,7 @@ async def api(api_client: ApiClient) -> AsyncIterator[Api]:
         yield client
 
 
-# --- real processes ----------------------------------------------------------------------------
-
-
-class Server:
-    """A real `tori-ingest serve` (or `worker`) process."""
-
-    def __init__(self, db_url: str, data_dir: Path, *args: str, **env: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.db_url = db_url
-        self.data_dir = data_dir
-        self.storage = Path(env.get("TORI_STORAGE_DIR") or data_dir / "files")
-        self.log_path = data_dir / f"serve-{self.port}.log"
-        full_env = {
-            **os.environ,
-            "DATABASE_URL": db_url,
-            "TORI_DATA_DIR": str(data_dir),
-            "TORI_SPACY_MODEL": "blank:en",
-            "TORI_POOL_SIZE": "2",
-            "TORI_AUTO_MIGRATE": "0",
-            "TORI_LOG_FORMAT": "json",
-            **env,
-        }
-        if not db_url:  # the embedded default: no DATABASE_URL, auto-migrate on
-            del full_env["DATABASE_URL"], full_env["TORI_AUTO_MIGRATE"]
-        command = args or ("serve",)
-        cli = [sys.executable, "-m", "tori_ingest", *command]
-        if command[0] == "serve":
-            cli += ["--port", str(self.port)]
-        self.log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            cli, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.client = httpx.Client(base_url=self.base, timeout=30)
-
-    async def wait_ready(self, timeout: float = 90) -> Server:  # noqa: ASYNC109
-        def ready() -> bool:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited early:\n{self.log_text()}")
-            try:
-                return self.client.get("/readyz").status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(ready, timeout, "the server to be ready")
-        return self
-
-    def server_errors(self) -> list[str]:
-        """Access-log lines of 5xx answers (but /readyz, whose 503 while warming is its job)."""
-        found = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            msg = line.split('"msg":', 1)[-1]
-            if re.search(r'HTTP/[\d.]+\\" 5\d\d', msg) and "/readyz" not in msg:
-                found.append(line)
-        return found
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.client.close()
-        self.log.close()
-        return self.proc.returncode
-
-    # Convenience calls used across test modules.
-
-    def upload(self, data: bytes, filename: str = "doc.pdf", **fields: str) -> httpx.Response:
-        return self.client.post(
-            "/jobs", files={"file": (filename, data, "application/pdf")}, data=fields
-        )
-
-    def status(self, job_id: str) -> dict[str, Any]:
-        return self.client.get(f"/jobs/{job_id}").json()
-
-    async def wait_job(self, job_id: str, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYNC109
-        def terminal() -> dict[str, Any] | None:
-            body = self.status(job_id)
-            return body if body["status"] in ("succeeded", "failed", "cancelled") else None
-
-        return await wait_for(terminal, timeout, f"job {job_id} to end")
+# --- real processes ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -391,9 +246,6 @@ async def server(
         yield await srv.wait_ready()
     finally:
         srv.stop()
-
-
-StartServer = Callable[..., Awaitable[Server]]
 
 
 @pytest.fixture(scope="module")
@@ -417,109 +269,7 @@ def start_server(
         srv.stop()
 
 
-# --- a real S3 server (moto's standalone server, loopback) -------------------------------------
-
-
-class S3:
-    """moto_server on loopback, reached through a TCP relay the tests can cut (`down()`) and
-    restore (`up()`): the bucket becomes unreachable while its data survives."""
-
-    def __init__(self, moto_port: int) -> None:
-        self.moto = f"http://127.0.0.1:{moto_port}"
-        self.relay = Relay(moto_port)
-        self.endpoint = f"http://127.0.0.1:{self.relay.port}"
-
-    def env(self, url: str, **extra: str) -> dict[str, str]:
-        """Settings of a process whose store is `url` on this server."""
-        return {
-            "TORI_STORAGE_URL": url,
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_ALLOW_HTTP": "true",
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_REGION": "us-east-1",
-            **extra,
-        }
-
-    def new_bucket(self) -> str:
-        name = f"b{uuid.uuid4().hex[:12]}"
-        httpx.put(f"{self.moto}/{name}", timeout=10).raise_for_status()
-        return name
-
-    def keys(self, bucket: str) -> list[str]:
-        """Every object key in the bucket (read from moto directly, not through our code)."""
-        body = httpx.get(f"{self.moto}/{bucket}", params={"list-type": "2"}, timeout=10).text
-        return re.findall(r"<Key>([^<]+)</Key>", body)
-
-    def open_uploads(self, bucket: str) -> list[str]:
-        """Multipart uploads begun and neither completed nor aborted."""
-        body = httpx.get(f"{self.moto}/{bucket}?uploads", timeout=10).text
-        return re.findall(r"<UploadId>([^<]+)</UploadId>", body)
-
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        httpx.put(f"{self.moto}/{bucket}/{key}", content=data, timeout=30).raise_for_status()
-
-    def size(self, bucket: str, key: str) -> int:
-        params = {"list-type": "2", "prefix": key}
-        body = httpx.get(f"{self.moto}/{bucket}", params=params, timeout=10).text
-        return int(re.findall(r"<Size>(\d+)</Size>", body)[0])
-
-    def etag(self, bucket: str, key: str) -> str:
-        return httpx.head(f"{self.moto}/{bucket}/{key}", timeout=10).headers["etag"]
-
-
-class Relay:
-    """A loopback TCP relay in its own thread: `down()` refuses and cuts connections."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        threading.Thread(target=self._loop.run_forever, daemon=True).start()
-        self.up()
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
-
-    def up(self) -> None:
-        self._call(self._start())
-
-    def down(self) -> None:
-        self._call(self._stop())
-
-    async def _start(self) -> None:
-        if self._server is None:
-            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-
-    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection("127.0.0.1", self.target_port)
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await self._open_upstream()
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(1 << 16):
-                    dst.write(data)
-                    await dst.drain()
-            except OSError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}
+# --- a real S3 server (moto's standalone server, loopback) ---------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -553,3 +303,60 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# --- fixtures of one subject tested at several tiers ----------------------------------------------
+
+
+# files to submit by reference (tests/*/test_api_safety.py)
+@pytest.fixture(scope="module")
+def import_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("import")
+    (root / "sub").mkdir()
+    (root / "a.pdf").write_bytes(prose_pdf(2, title="by ref a"))
+    (root / "sub" / "b.pdf").write_bytes(prose_pdf(3, title="by ref b"))
+    (root / "notes.pdf").write_bytes(b"plain text, not a pdf")
+    (root / "empty.pdf").write_bytes(b"")
+    outside = tmp_path_factory.mktemp("outside") / "secret.pdf"
+    outside.write_bytes(prose_pdf(1))
+    (root / "escape.pdf").symlink_to(outside)
+    return root
+
+
+# links and special files to submit by reference (tests/*/test_reliability.py)
+@pytest.fixture
+def import_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "import"
+    (root / "real").mkdir(parents=True)
+    (root / "real" / "a.pdf").write_bytes(prose_pdf(1))
+    (tmp_path / "outside.pdf").write_bytes(make_pdf(["Someone else's document."]))
+    (root / "link.pdf").symlink_to(tmp_path / "outside.pdf")
+    (root / "dirlink").symlink_to(root / "real")
+    os.mkfifo(root / "pipe.pdf")
+    return root
+
+
+# each backend of the store, fresh (tests/*/test_storage.py)
+@pytest.fixture(params=["directory", "bucket"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "directory":
+        root = tmp_path / "files"
+        storage = open_storage(Settings.load({"TORI_DATA_DIR": str(tmp_path)}))
+
+        def listing() -> list[str]:
+            return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+
+        return Backend(storage, listing)
+    s3: S3 = request.getfixturevalue("s3")
+    bucket = s3.new_bucket()
+    env = s3.env(f"s3://{bucket}/docs", TORI_DATA_DIR=str(tmp_path))
+    storage = open_storage(Settings.load(env))
+    return Backend(storage, lambda: [k.removeprefix("docs/") for k in s3.keys(bucket)], s3, bucket)
+
+
+# a webhook receiver (tests/*/test_webhooks.py)
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()

@@ -26,6 +26,7 @@ BLOCK_GAP = 0.75
 FULL_LINE = 0.9  # of the page's full line width: a "heading" this wide is a body line
 BODY_WORDS, BODY_CHARS = 8, 40  # a paragraph this long is body text a heading can head
 MARGIN_SHARE = 0.1  # of the page's height, at the top and at the bottom
+EDGE_LINES = 2  # lines at each edge that can be furniture (as cleaning counts them)
 # "Figure 3.", "Table 2:", "Fig. 4 - …", "Table 1 Results": not "Figure 7 shows" (body text).
 _CAPTION = re.compile(
     r"^(?i:Figure|Fig\.|Table|Tab\.|Chart|Exhibit|Listing)\s*\d+(?:[.:\u2013\u2014-]|\s+[A-Z(])"
@@ -76,9 +77,13 @@ def _fragment(line: page_lines.Line, piece: tables.Piece) -> TextLine:
 
 
 def margin_lines(page: PageStructure) -> set[str]:
-    """Lines in the page's top or bottom MARGIN_SHARE: where running headers and footers sit."""
+    """The top and bottom two lines by position, where they sit in the page's outer tenth:
+    where running headers and footers are, whatever order the text stream has them in."""
     top, bottom = page.height * MARGIN_SHARE, page.height * (1 - MARGIN_SHARE)
-    return {ln.text for ln in page.lines if ln.box[3] <= top or ln.box[1] >= bottom}
+    ordered = sorted(page.lines, key=lambda ln: ln.box[1])
+    heads = [ln for ln in ordered[:EDGE_LINES] if ln.box[3] <= top]
+    feet = [ln for ln in ordered[-EDGE_LINES:] if ln.box[1] >= bottom]
+    return {ln.text for ln in heads + feet}
 
 
 def plain_page(number: int, text: str, width: float = 0.0, height: float = 0.0) -> PageStructure:

@@ -182,6 +182,8 @@ class _Clock:
         """Close `stage` now; `inner` (wall, CPU) ms spent inside it count as theirs instead."""
         wall, cpu = time.perf_counter(), time.process_time()
         carved = (0.0, 0.0)
+        if stage is Stage.EXTRACT:  # OCR and layout run inside it: both always reported
+            inner = {Stage.OCR: (0.0, 0.0), Stage.LAYOUT: (0.0, 0.0), **(inner or {})}
         for other, (w, c) in (inner or {}).items():
             self._add(other, w, c)
             carved = (carved[0] + w, carved[1] + c)

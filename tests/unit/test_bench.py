@@ -1,0 +1,79 @@
+"""The benchmark's own parts (its figures are measured by `tori-ingest bench`, not asserted)."""
+
+import io
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from pypdf import PdfReader
+
+from tori_ingest.bench import data as benchdata
+from tori_ingest.bench import stages
+from tori_ingest.bench.service import percentile
+
+
+def test_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) in (50.0, 51.0)
+    assert percentile(values, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0
+
+
+def test_generated_corpus_is_deterministic_prose() -> None:
+    a, b = benchdata.prose_pdf(2, seed=5), benchdata.prose_pdf(2, seed=5)
+    reader = PdfReader(io.BytesIO(a))
+    assert len(reader.pages) == 2
+    text = reader.pages[0].extract_text()
+    assert len(text.split()) > 250 and "." in text
+    assert PdfReader(io.BytesIO(b)).pages[0].extract_text() == text
+    assert benchdata.prose_pdf(2, seed=6) != a
+
+
+def test_padded_pdf_reaches_its_size_and_still_reads() -> None:
+    data = benchdata.padded_pdf(1024 * 1024, seed=1)
+    assert 1024 * 1024 <= len(data) < 1024 * 1024 + 100
+    assert len(PdfReader(io.BytesIO(data)).pages) == 1
+
+
+def test_real_corpus_mode_keeps_only_files_pypdf_opens(tmp_path: Path) -> None:
+    from tests.pdfs import make_pdf
+    from tori_ingest.bench.pipelines import usable
+
+    good, broken, locked = tmp_path / "good.pdf", tmp_path / "broken.pdf", tmp_path / "locked.pdf"
+    good.write_bytes(make_pdf(["fine"]))
+    broken.write_bytes(b"%PDF-1.4\n" + b"\x00" * 200)
+    locked.write_bytes(make_pdf(["secret"], user_password="pw"))
+    assert usable([broken, good, locked]) == [good]
+
+
+def test_shape_check_flags_a_superlinear_or_slow_shape() -> None:
+    from tori_ingest.bench import shapes
+
+    linear = {"x": {"us_per_char": 100.0, "growth": 1.05}}
+    assert shapes.check(linear)
+    assert not shapes.check({"x": {"us_per_char": 100.0, "growth": 3.9}})  # quadratic
+    assert not shapes.check({"x": {"us_per_char": 900.0, "growth": 1.0}})
+
+
+def test_stage_totals_parse_the_services_counters(monkeypatch: Any) -> None:
+
+    text = (
+        "# TYPE tori_stage_cpu_seconds_total counter\n"
+        'tori_stage_cpu_seconds_total{stage="extract"} 1.5\n'
+        'tori_stage_cpu_seconds_total{stage="store"} 2e-3\n'
+        'tori_stage_cpu_seconds_created{stage="store"} 1.7e9\n'
+    )
+    monkeypatch.setattr(stages.httpx, "get", lambda *a, **k: SimpleNamespace(text=text))
+    assert stages.stage_totals("http://x") == {"extract": 1.5, "store": 0.002}
+
+
+def test_extractor_comparison_scores_both_extractors(tmp_path: Path) -> None:
+    from tests.pdfs import make_pdf
+    from tori_ingest.bench import extractors
+
+    path = tmp_path / "a.pdf"
+    path.write_bytes(make_pdf([["Ada Lovelace wrote notes.", "The engine computed."], ""]))
+    figures = extractors.compare([path])
+    for name in ("pypdf", "pdfium"):
+        assert figures[name]["pages_with_text"] == 1 and figures[name]["words"] == 7
+    assert figures["pypdf"]["has_words_of_pdfium"] == 1.0
