@@ -18,6 +18,7 @@ from typing import Any
 
 from tori_ingest.bench import quality_docs as docs
 from tori_ingest.bench.quality_docs import TruthDoc, words
+from tori_ingest.bench.structure_quality import ratio
 from tori_ingest.core.vocab import Extractor
 from tori_ingest.pipeline import clean, extract
 from tori_ingest.pipeline import process as pipeline
@@ -121,24 +122,20 @@ def evaluate(truth: list[TruthDoc], outputs: list[dict[str, Any]]) -> dict[str, 
     return _figures(n, failed)
 
 
-def _ratio(a: int, b: int) -> float | None:
-    return round(a / b, 4) if b else None
-
-
 def _figures(n: Counter[str], failed: list[str]) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "documents": n["documents"],
         "failed": failed,
         "pages_emptied": n["pages_emptied"],
-        "body_recall": _ratio(n["body_found"], n["body_words"]),
-        "furniture_precision": _ratio(n["removed_right"], n["removed_lines"]),
-        "furniture_recall": _ratio(n["furniture_gone"], n["furniture_lines"]),
-        "hyphen_joins": _ratio(n["joins_ok"], n["joins"]),
-        "two_column_order": _ratio(n["order_ok"], n["order_pairs"]),
-        "language_accuracy": _ratio(n["language_ok"], n["language_pages"]),
-        "document_language_accuracy": _ratio(n["language_docs_ok"], n["documents"]),
-        "keyphrase_label_hits": _ratio(n["labels_hit"], n["labels"]),
-        "keyphrase_one_word_share": _ratio(n["top_one_word"], n["top_phrases"]),
+        "body_recall": ratio(n["body_found"], n["body_words"]),
+        "furniture_precision": ratio(n["removed_right"], n["removed_lines"]),
+        "furniture_recall": ratio(n["furniture_gone"], n["furniture_lines"]),
+        "hyphen_joins": ratio(n["joins_ok"], n["joins"]),
+        "two_column_order": ratio(n["order_ok"], n["order_pairs"]),
+        "language_accuracy": ratio(n["language_ok"], n["language_pages"]),
+        "document_language_accuracy": ratio(n["language_docs_ok"], n["documents"]),
+        "keyphrase_label_hits": ratio(n["labels_hit"], n["labels"]),
+        "keyphrase_one_word_share": ratio(n["top_one_word"], n["top_phrases"]),
         "counts": {
             k: n[k]
             for k in ("body_words", "furniture_lines", "removed_lines", "joins", "language_pages")
