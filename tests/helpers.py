@@ -305,6 +305,19 @@ class S3:
         body = httpx.get(f"{self.moto}/{bucket}", params=params, timeout=10).text
         return int(re.findall(r"<Size>(\d+)</Size>", body)[0])
 
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove an object (a signed request: moto refuses an anonymous DELETE)."""
+        import boto3  # moto's own dependency: only the bucket tests need it
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.moto,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        client.delete_object(Bucket=bucket, Key=key)
+
     def etag(self, bucket: str, key: str) -> str:
         return httpx.head(f"{self.moto}/{bucket}/{key}", timeout=10).headers["etag"]
 

@@ -90,6 +90,21 @@ async def test_web_and_worker_share_nothing_but_the_bucket(
     assert "two%20pages.pdf" in streamed.headers["content-disposition"]
 
 
+async def test_a_file_missing_from_the_bucket_is_no_redirect_to_a_404(
+    s3: S3, bucket: str, web_and_worker: tuple[Server, Server]
+) -> None:
+    web, _ = web_and_worker
+    before = set(s3.keys(bucket))
+    job_id = web.upload(unique_pdf("Katherine Johnson computed orbits"), "moved.pdf").json()
+    assert (await web.wait_job(job_id["job_id"]))["status"] == "succeeded"
+    (key,) = set(s3.keys(bucket)) - before
+    s3.delete(bucket, key)  # as for a job stored before TORI_STORAGE_URL pointed here
+    for params in ({}, {"redirect": "false"}):
+        r = web.client.get(f"/jobs/{job_id['job_id']}/file", params=params)
+        assert r.status_code == 410, r.headers  # not 307 to a presigned URL that 404s
+        assert "not in the current store" in r.json()["error"]["message"]
+
+
 async def test_by_reference_from_the_bucket(
     s3: S3, bucket: str, web_and_worker: tuple[Server, Server]
 ) -> None:

@@ -27,6 +27,13 @@ from tori_ingest.http.routes import load_job, parse
 
 PRESIGNED_TTL = timedelta(minutes=5)
 GONE = "the job's file is no longer stored (purged after TORI_RETENTION_DAYS)"
+# Not purged, yet not in the store: it was stored before TORI_STORAGE_URL changed (or was
+# deleted from the store by hand). Saying "purged" would send the operator the wrong way.
+MISSING = (
+    "the job's file is not in the current store (TORI_STORAGE_URL): it was stored before the "
+    "store changed, or removed from it by hand; copy the old store's files to the new one "
+    "under the same keys to serve it again"
+)
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 # The extensions a download may keep, per type; the first is the one given otherwise.
 EXTENSIONS: dict[MediaType, tuple[str, ...]] = {
@@ -48,17 +55,20 @@ async def get_file(request: Request) -> Response:
     if row["purged_at"] is not None:
         raise Refused(ErrorCode.EXPIRED, GONE)
     storage, key = ctx(request).storage, row["storage_key"]
+    try:  # asked first, so a redirect never leads to a 404 of the bucket's
+        size = await storage.size(key)
+    except FileNotFoundError:
+        raise Refused(ErrorCode.EXPIRED, MISSING) from None
     if parse(FileQuery, dict(request.query_params)).redirect:
         url = await storage.presigned_url(key, PRESIGNED_TTL)
         if url is not None:
             headers = {"Cache-Control": "no-store", **NOSNIFF}
             return RedirectResponse(url, status_code=307, headers=headers)
     try:
-        size = await storage.size(key)
         chunks = storage.read(key)
         first = await anext(chunks, b"")
     except FileNotFoundError:
-        raise Refused(ErrorCode.EXPIRED, GONE) from None
+        raise Refused(ErrorCode.EXPIRED, MISSING) from None
     media = sniff(first) or MediaType.PDF  # stored documents passed the same check
     headers = {
         "Content-Length": str(size),
