@@ -166,3 +166,33 @@ async def test_state_is_owner_scoped_and_agrees_with_jobs_and_metrics(
         assert (
             await api.get("/ui/state", params={"range": "2d"}, headers=ADMIN)
         ).status_code == 400
+
+
+async def test_a_copy_is_busy_with_the_jobs_the_running_list_shows(secured: Api) -> None:
+    """A copy's last heartbeat said it was idle, yet two of its jobs run now (picked up since,
+    or waiting for a pool process): Busy counts them, as the Running list does."""
+    name = f"host-{uuid.uuid4().hex[:6]}:1"
+    await execute(
+        secured.db_url,
+        "INSERT INTO tori_copies (name, host, pid, version, stalled_after_s, processes, busy,"
+        " process_starts, running) VALUES ($1, 'host', 1, 'test', 60, 1, 0, 1, '{}')",
+        name,
+    )
+    for _ in range(2):
+        sent = {"file": ("a.pdf", prose_pdf(1), "application/pdf")}
+        job_id = (await secured.post("/jobs", files=sent, headers=ADMIN)).json()["job_id"]
+        await execute(
+            secured.db_url,
+            "UPDATE tori_jobs SET status = 'running', started_at = now(), copy_name = $2"
+            " WHERE id = $1",
+            uuid.UUID(job_id),
+            name,
+        )
+    r = await secured.post("/ui/login", json={"token": "ops-secret"})
+    secured.cookies.clear()
+    state = (
+        await secured.get("/ui/state", headers={"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"})
+    ).json()
+    (copy,) = [c for c in state["copies"] if c["name"] == name]
+    running = [j for j in state["running"] if j["copy_name"] == name]
+    assert copy["busy"] == len(running) == 2

@@ -99,7 +99,7 @@ class CopyStatus(Model):
     heartbeat_age_s: float
     stalled: bool
     processes: int = Field(description="processes in its pool")
-    busy: int = Field(description="of them running a job (as of its last report)")
+    busy: int = Field(description="its jobs running now (the dashboard's Running list)")
     recycled: int = Field(description="pool processes replaced (recycling, crashes, kills)")
     running: int
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from tori_ingest.core.dashboard import CopyStatus
+from tori_ingest.core.vocab import Status
 
 FORGET_AFTER_S = 3600  # a dead copy's row is shown (as stalled) this long, then dropped
 
@@ -92,12 +93,19 @@ async def census(db: asyncpg.Pool) -> tuple[int, int]:
 
 
 async def listing(db: asyncpg.Pool) -> list[CopyStatus]:
-    """Every copy, live ones first, then by name."""
+    """Every copy, live ones first, then by name. `busy` counts the copy's jobs running now,
+    from the job rows the dashboard's Running list shows (not its last heartbeat), so the two
+    never disagree."""
     rows = await db.fetch(
-        f"""SELECT name, host, pid, version, started_at, processes, busy,
+        f"""SELECT name, host, pid, version, started_at, processes,
+                   coalesce(r.n, 0) AS busy,
                    greatest(process_starts - processes, 0) AS recycled,
                    cardinality(running) AS running, {_STALLED} AS stalled,
                    extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_s
-            FROM tori_copies ORDER BY stalled, name"""
+            FROM tori_copies c
+            LEFT JOIN (SELECT copy_name, count(*)::int AS n FROM tori_jobs
+                       WHERE status = $1 GROUP BY copy_name) r ON r.copy_name = c.name
+            ORDER BY stalled, name""",
+        Status.RUNNING,
     )
     return [CopyStatus.model_validate(dict(r)) for r in rows]

@@ -5,6 +5,7 @@
 
 const POLL_MS = 2500;
 const SOON_MS = 1000; // earliest re-read after a job changed state
+const RUNNING_CAP = 50; // core/dashboard.py MAX_RUNNING: the snapshot lists at most this many
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -236,6 +237,19 @@ function renderRunning() {
   $("running-empty").hidden = jobs.length > 0;
 }
 
+// Busy per copy = its jobs in the Running list, counted from the same live data, so the two
+// tables never disagree. Past the list's cap the snapshot's count (from the database) stays.
+function renderBusy() {
+  if (ui.running.size >= RUNNING_CAP) return;
+  const counts = new Map();
+  for (const job of ui.running.values()) {
+    if (job.copy_name) counts.set(job.copy_name, (counts.get(job.copy_name) || 0) + 1);
+  }
+  for (const cell of $("copies").querySelectorAll("tr[data-copy] td.busy")) {
+    cell.textContent = String(counts.get(cell.parentElement.dataset.copy) || 0);
+  }
+}
+
 function renderFailures() {
   const rows = ui.failures.map((f) => {
     const retried = ui.retrying.get(f.job_id);
@@ -284,6 +298,7 @@ function renderCopies(copies) {
   $("copies").tBodies[0].replaceChildren(...rows);
   $("copies-n").textContent = copies.length ? fmt(copies.length) : "";
   $("copies-empty").hidden = copies.length > 0;
+  renderBusy();
 }
 
 // --- live: the /ws dashboard feed -----------------------------------------------------------
@@ -347,6 +362,7 @@ function applyBatch(batch) {
     }
   }
   if (runningChanged) renderRunning();
+  renderBusy();
   if (moved) soon();
 }
 
