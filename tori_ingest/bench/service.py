@@ -73,16 +73,31 @@ class Service:
         self._sampler.start()
 
     def rss_mb(self) -> float:
+        """Summed RSS of the service's processes: overstates it, since the pool processes share
+        the pages they inherited from the fork server (the model); see `pss_mb`."""
+        return sum(p.memory_info().rss for p in self._processes()) / 2**20
+
+    def pss_mb(self) -> float:
+        """Summed PSS (proportional set size): each shared page counted once, split between
+        the processes that share it: what the service really occupies."""
+        total = 0
+        for p in self._processes():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, AttributeError):
+                total += p.memory_full_info().pss
+        return total / 2**20
+
+    def _processes(self) -> list[psutil.Process]:
         try:
             root = psutil.Process(self.proc.pid)
-            procs = [root, *root.children(recursive=True)]
+            found = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0.0
-        total = 0
-        for p in procs:
+            return []
+        alive = []
+        for p in found:
             with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total / 2**20
+                p.memory_info()
+                alive.append(p)
+        return alive
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
