@@ -127,6 +127,9 @@ def test_submit_directory_follows_jobs_and_fails_on_failure(server: Server, tmp_
     assert ok.stdout.count("succeeded") == 3 and "notes.txt" not in ok.stdout  # 2 rows + counts
     assert ok.stdout.strip().splitlines()[-1] == "2 succeeded"
     assert f"skipped {docs / 'notes.txt'}: not a PDF" in ok.stderr  # named, not silently left
+    again = cli("submit", str(docs / "a.pdf"), "--url", server.base)  # deduplicated: born done
+    (row,) = [ln for ln in again.stdout.splitlines() if "│" in ln and "succeeded" in ln]
+    assert "2" in [cell.strip() for cell in row.split("│")], again.stdout  # its pages, not -
 
     (docs / "locked.pdf").write_bytes(make_pdf(["secret"], user_password="pw"))
     (tmp_path / "fake.pdf").write_bytes(b"hello")

@@ -160,7 +160,8 @@ async def submit(
 
         async def accepted(item: Tracked, response: httpx.Response, body: Any) -> None:
             if response.status_code in (200, 202):
-                item.job_id, item.status = body["job_id"], body["status"]
+                item.job_id = body["job_id"]
+                item.update(body)  # a deduplicated job is born succeeded, with its pages
                 by_id[item.job_id] = item
                 await follower.subscribe([item.job_id])
             else:
