@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from typing import Any, TypeAlias
@@ -57,6 +58,21 @@ def _operate_args(sub: Subparsers) -> None:
         help="apply database migrations (idempotent)",
         description="Create or upgrade the schema (ours and Procrastinate's); safe to run twice "
         "or from two copies at once. `serve` and `worker` do it at start with TORI_AUTO_MIGRATE.",
+    )
+    storage = sub.add_parser(
+        "storage",
+        help="copy the documents of a former store into the current one (after a switch)",
+        description="After TORI_STORAGE_URL changed (e.g. a directory → a bucket): copy every "
+        "live job's document from the former store into the current one, under the same "
+        "keys. Documents already there are skipped, so it can run again.",
+    )
+    storage.add_argument("action", choices=["migrate"])
+    storage.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="the former store: file:///path/to/files or s3://bucket/prefix",
     )
     config = sub.add_parser(
         "config",
@@ -239,6 +255,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             run_loop(service.work(settings, url))
         elif args.command == "status":
             return asyncio.run(_status(url, args.job_id))
+        elif args.command == "storage":
+            return asyncio.run(_relocate(url, settings, args.source))
     finally:
         if embedded is not None:
             embedded.stop()
@@ -313,6 +331,27 @@ async def _status(url: str, job_id: str | None) -> int:
         return 0
     finally:
         await close_pool(db)
+
+
+async def _relocate(url: str, settings: Settings, source_url: str) -> int:
+    from tori_ingest.store.backend import open_storage
+    from tori_ingest.store.db import close_pool, create_pool
+    from tori_ingest.store.relocate import relocate
+
+    source = Settings.load({**os.environ, "TORI_STORAGE_URL": source_url})
+    if source.tori_storage_url == settings.tori_storage_url:
+        print("tori-ingest: --from names the current store (TORI_STORAGE_URL)", file=sys.stderr)
+        return 2
+    db = await create_pool(url, min_size=1, max_size=2)
+    try:
+        counts = await relocate(db, open_storage(source), open_storage(settings))
+    finally:
+        await close_pool(db)
+    print(
+        f"{counts['copied']} copied, {counts['present']} already there, "
+        f"{counts['missing']} missing from {source_url}, {counts['corrupt']} not matching their key"
+    )
+    return 1 if counts["missing"] or counts["corrupt"] else 0
 
 
 if __name__ == "__main__":

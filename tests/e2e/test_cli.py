@@ -185,3 +185,23 @@ async def test_submit_by_reference_posts_paths_not_bytes(
     )
     assert outside.returncode == 2 and "TORI_IMPORT_DIR" in outside.stderr
     assert cli("submit", "--by-reference", str(tree), "--url", srv.base).returncode == 2
+
+
+async def test_storage_migrate_copies_into_the_current_store(
+    server: Server, tmp_path: Path
+) -> None:
+    job = await server.wait_job(
+        server.upload(make_pdf([f"moving {tmp_path.name}"])).json()["job_id"]
+    )
+    assert job["status"] == "succeeded"
+    target = tmp_path / "bucket-stand-in"
+    env = {"DATABASE_URL": server.db_url, "TORI_STORAGE_URL": f"file://{target}"}
+    moved = cli("storage", "migrate", "--from", f"file://{server.storage}", **env)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    assert " copied, 0 already there, 0 missing" in moved.stdout
+    names = {p.name for p in target.rglob("*.pdf")}
+    assert names == {p.name for p in server.storage.rglob("*.pdf")} and names
+    again = cli("storage", "migrate", "--from", f"file://{server.storage}", **env)
+    assert again.returncode == 0 and again.stdout.startswith("0 copied"), again.stdout
+    same = cli("storage", "migrate", "--from", f"file://{target}", **env)
+    assert same.returncode == 2 and "current store" in same.stderr

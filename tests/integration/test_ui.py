@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from tests.helpers import (
     ApiClient,
     execute,
     metric_samples,
+    wait_for,
 )
 from tests.helpers import UI_APP as APP
 from tests.helpers import UI_TOKENS as TOKENS
@@ -190,9 +192,13 @@ async def test_a_copy_is_busy_with_the_jobs_the_running_list_shows(secured: Api)
         )
     r = await secured.post("/ui/login", json={"token": "ops-secret"})
     secured.cookies.clear()
-    state = (
-        await secured.get("/ui/state", headers={"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"})
-    ).json()
+    session = {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
+
+    async def snapshot_with_the_copy() -> dict[str, Any] | None:
+        state: dict[str, Any] = (await secured.get("/ui/state", headers=session)).json()
+        return state if any(c["name"] == name for c in state["copies"]) else None
+
+    state = await wait_for(snapshot_with_the_copy, 10, "a snapshot newer than its 1 s cache")
     (copy,) = [c for c in state["copies"] if c["name"] == name]
     running = [j for j in state["running"] if j["copy_name"] == name]
     assert copy["busy"] == len(running) == 2

@@ -100,6 +100,12 @@ def _end_to_end(
     return service_pps
 
 
+def _loaded(model: str) -> tuple[Any, str]:
+    """The pipeline `model` names and what it really is (`auto` → a package and version)."""
+    pipeline, info = nlp.load_pipeline(model)
+    return pipeline, f"{info.model} {info.model_version}"
+
+
 def run(
     corpus: Path | None,
     model: str,
@@ -117,8 +123,7 @@ def run(
         usable(sorted(corpus.glob("*.pdf"))) if corpus else benchdata.write_corpus(work / "corpus")
     )
     pages = count_pages(paths)
-    pipeline, loaded = nlp.load_pipeline(model)  # the model `auto` (or a name) really loads
-    model_name = f"{loaded.model} {loaded.model_version}"
+    pipeline, model_name = _loaded(model)
     log(f"corpus: {len(paths)} PDFs, {pages} pages; pool size {pool_size}; model {model_name}")
     figures: dict[str, Any] = {
         "machine": machine(),

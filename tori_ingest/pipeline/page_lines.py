@@ -1,15 +1,17 @@
 """A page's text as positioned lines and its drawn rules, read from PDFium's text page.
 
-Layout analysis (`layout`) needs more than the text: where each character sits, how big and
-how bold it is, and which lines are drawn on the page (table rulings). PDFium has all of it;
-this module reads it once per page, in the same pass as the text, so the analysis costs a few
-calls per character rather than a second parse. Coordinates are PDF points with the origin at
+Layout analysis (`layout`) needs more than the text: where each word sits, how big and how
+bold it is, and which lines are drawn on the page (table rulings). PDFium has all of it; this
+module reads it once per page, in the same pass as the text, asking for the boxes of each
+word's first and last character and for each text object's font: a few calls per word, not a
+second parse. Coordinates are PDF points with the origin at
 the page's top-left corner (y grows downwards), as the result's `bbox` is.
 """
 
 from __future__ import annotations
 
 import ctypes
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,17 +21,24 @@ import pypdfium2.raw as pdfium_c
 # A line ends where PDFium ends it ("\r\n") or where the next character starts lower than
 # this share of the line's height (PDFium drops the break after a hyphen that ends a line).
 NEW_LINE_DROP = 0.6
+STYLE_SAMPLES = 5
 # Path objects read per page: beyond this a page is a drawing, not a page with a table.
 MAX_PATHS = 4000
 RULE_THICKNESS = 2.5  # points: thicker than this, a shape is a box, not a rule
 _BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demibold", "demi")
 _MONO_NAMES = ("courier", "mono", "consolas", "menlo", "typewriter")
 _HYPHEN_MARKS = "\ufffe\x02"
+_MARKS = str.maketrans({"\ufffe": "-", "\x02": "-"})
+# A line break, or a word: up to and including a hyphen mark (PDFium drops the line break
+# after a hyphen that ends a line, so what follows the mark is the next line).
+_TOKENS = re.compile(r"\r\n|[\r\n]|[^\s\ufffe\x02]*[\ufffe\x02]|[^\s\ufffe\x02]+")
 
 
 @dataclass(slots=True)
-class Char:
-    ch: str
+class Word:
+    """A word (or the space between two) and its box."""
+
+    text: str
     x0: float
     y0: float
     x1: float
@@ -38,9 +47,9 @@ class Char:
 
 @dataclass
 class Line:
-    """One printed line: its characters (spaces included), box, font size, boldness, font kind."""
+    """One printed line: its words (and the spaces between), box, font size, boldness, font."""
 
-    chars: list[Char]
+    words: list[Word]
     size: float
     bold: bool
     mono: bool = False
@@ -51,13 +60,13 @@ class Line:
     pieces: list[Any] | None = None  # tables.pieces(), worked out once
 
     def __post_init__(self) -> None:
-        ink = [c for c in self.chars if not c.ch.isspace()] or self.chars
+        ink = [c for c in self.words if not c.text.isspace()] or self.words
         self.x0, self.x1 = min(c.x0 for c in ink), max(c.x1 for c in ink)
         self.y0, self.y1 = min(c.y0 for c in ink), max(c.y1 for c in ink)
 
     @property
     def text(self) -> str:
-        return "".join(c.ch for c in self.chars).strip()
+        return "".join(c.text for c in self.words).strip()
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:
@@ -126,53 +135,67 @@ class _Style:
 
 
 def _lines(textpage: pdfium.PdfTextPage, text: str, height: float) -> list[Line]:
+    """Lines of words: PDFium is asked for the boxes of each word's first and last character
+    only, and for the font of at most STYLE_SAMPLES words a line (fonts rarely change inside
+    one), so a page costs about two calls per word."""
     raw = textpage.raw
     box = pdfium_c.FS_RECTF()
     style = _Style(textpage)
     lines: list[Line] = []
-    chars: list[Char] = []
-    facts: list[tuple[int, float, bool, bool]] = []  # (letters, size, bold, mono) per word
-    current: tuple[float, bool, bool] = (0.0, False, False)
-    letters = 0
-    top: float | None = None  # the line's ink so far, top to bottom
-    bottom = 0.0
+    words: list[Word] = []
+    starts: list[int] = []  # the text index of each word's first character
+    top = bottom = 0.0  # the line's ink so far
 
     def finish() -> None:
-        nonlocal chars, facts, letters, top
-        if letters:
-            facts.append((letters, *current))
-        if top is not None:
-            lines.append(_line(chars, facts))
-        chars, facts, letters, top = [], [], 0, None
+        nonlocal words, starts
+        if words:
+            ink = words[::2]  # every other entry is the space between two words
+            facts = [(len(ink[i].text), *style.of(starts[i])) for i in _samples(len(ink))]
+            lines.append(_line(words, facts))
+        words, starts = [], []
 
-    for index, ch in enumerate(text):
-        if ch in "\r\n":
+    def corner(index: int) -> tuple[float, float, float, float] | None:
+        if not pdfium_c.FPDFText_GetLooseCharBox(raw, index, box):
+            return None
+        return box.left, height - box.top, box.right, height - box.bottom
+
+    for token in _TOKENS.finditer(text):
+        if token.group()[0] in "\r\n":
             finish()
             continue
-        if ch.isspace():  # its box is never used: no call for it
-            chars.append(Char(ch, 0.0, 0.0, 0.0, 0.0))
-            if letters:
-                facts.append((letters, *current))
-                letters = 0
+        start, end = token.start(), token.end() - 1
+        first, last = corner(start), corner(end) if end > start else None
+        if first is None:
             continue
-        if not pdfium_c.FPDFText_GetLooseCharBox(raw, index, box):
-            continue
-        mark = ch in _HYPHEN_MARKS
-        char = Char("-" if mark else ch, box.left, height - box.top, box.right, height - box.bottom)
-        if top is not None and char.y0 > top + (bottom - top) * NEW_LINE_DROP:
+        last = last or first
+        word = Word(
+            token.group().translate(_MARKS),
+            min(first[0], last[0]),
+            min(first[1], last[1]),
+            max(first[2], last[2]),
+            max(first[3], last[3]),
+        )
+        if words and word.y0 > top + (bottom - top) * NEW_LINE_DROP:
             finish()  # below the line so far: a break PDFium did not mark
-        if top is None:
-            top, bottom = char.y0, char.y1
+        if words:
+            words.append(Word(" ", 0.0, 0.0, 0.0, 0.0))
+            top, bottom = min(top, word.y0), max(bottom, word.y1)
         else:
-            top, bottom = min(top, char.y0), max(bottom, char.y1)
-        if not letters:
-            current = style.of(index)
-        letters += 1
-        chars.append(char)
-        if mark:  # the line went on after the hyphen: PDFium kept no break
+            top, bottom = word.y0, word.y1
+        words.append(word)
+        starts.append(start)
+        if text[end] in _HYPHEN_MARKS:  # the line went on after the hyphen: no break kept
             finish()
     finish()
     return _rejoin(lines)
+
+
+def _samples(n: int) -> list[int]:
+    """Which of a line's n words are asked for their font: all of a short line, else the
+    first two, the middle one and the last two."""
+    if n <= STYLE_SAMPLES:
+        return list(range(n))
+    return sorted({0, 1, n // 2, n - 2, n - 1})
 
 
 def _rejoin(lines: list[Line]) -> list[Line]:
@@ -182,11 +205,11 @@ def _rejoin(lines: list[Line]) -> list[Line]:
     for line in lines:
         last = out[-1] if out else None
         if last is not None and _same_line(last, line):
-            chars = [*last.chars, Char(" ", 0.0, 0.0, 0.0, 0.0), *line.chars]
-            ink = sum(not c.ch.isspace() for c in last.chars)
-            other = sum(not c.ch.isspace() for c in line.chars)
+            words = [*last.words, Word(" ", 0.0, 0.0, 0.0, 0.0), *line.words]
+            ink = sum(not c.text.isspace() for c in last.words)
+            other = sum(not c.text.isspace() for c in line.words)
             main = last if ink >= other else line
-            out[-1] = Line(chars, main.size, main.bold, main.mono)
+            out[-1] = Line(words, main.size, main.bold, main.mono)
         else:
             out.append(line)
     return out
@@ -199,7 +222,7 @@ def _same_line(a: Line, b: Line) -> bool:
     return height > 0 and overlap >= 0.6 * height and -1.0 <= gap <= max(a.size, b.size)
 
 
-def _line(chars: list[Char], facts: list[tuple[int, float, bool, bool]]) -> Line:
+def _line(words: list[Word], facts: list[tuple[int, float, bool, bool]]) -> Line:
     """A line's size and boldness are those of most of its letters."""
     total = sum(n for n, *_ in facts) or 1
     sizes: dict[float, int] = {}
@@ -207,14 +230,14 @@ def _line(chars: list[Char], facts: list[tuple[int, float, bool, bool]]) -> Line
         sizes[round(size, 1)] = sizes.get(round(size, 1), 0) + n
     size = max(sizes, key=lambda s: sizes[s]) if sizes else 0.0
     if size <= 1.5:  # a font scaled by its text matrix reports size 1: measure the glyphs
-        size = _glyph_size(chars)
+        size = _glyph_size(words)
     bold = sum(n for n, _, b, _ in facts if b) * 2 > total
     mono = sum(n for n, _, _, m in facts if m) * 2 > total
-    return Line(chars, size, bold, mono)
+    return Line(words, size, bold, mono)
 
 
-def _glyph_size(chars: list[Char]) -> float:
-    heights = sorted(c.y1 - c.y0 for c in chars if not c.ch.isspace())
+def _glyph_size(words: list[Word]) -> float:
+    heights = sorted(w.y1 - w.y0 for w in words if not w.text.isspace())
     return round(heights[len(heights) // 2] / 1.15, 1) if heights else 0.0
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tori_ingest.pipeline import markers
-from tori_ingest.pipeline.page_lines import Char, Line, PageLayout, Rule
+from tori_ingest.pipeline.page_lines import Line, PageLayout, Rule, Word
 
 TOUCH = 2.0  # points: rules closer than this meet
 EDGE_MERGE = 2.5  # points: edges closer than this are one
@@ -58,24 +58,24 @@ def pieces(line: Line) -> list[Piece]:
 def _cut(line: Line) -> list[Piece]:
     gap = max(4.0, CELL_GAP * (line.size or 10.0))
     out: list[Piece] = []
-    run: list[Char] = []
-    for char in line.chars:
-        if char.ch.isspace():
+    run: list[Word] = []
+    for char in line.words:
+        if char.text.isspace():
             run.append(char)
             continue
-        last = next((c for c in reversed(run) if not c.ch.isspace()), None)
+        last = next((c for c in reversed(run) if not c.text.isspace()), None)
         if last is not None and char.x0 - last.x1 > gap:
             out.append(_piece(run))
             run = []
         run.append(char)
-    if any(not c.ch.isspace() for c in run):
+    if any(not c.text.isspace() for c in run):
         out.append(_piece(run))
     return out
 
 
-def _piece(chars: list[Char]) -> Piece:
-    ink = [c for c in chars if not c.ch.isspace()]
-    text = " ".join("".join(c.ch for c in chars).split())
+def _piece(chars: list[Word]) -> Piece:
+    ink = [c for c in chars if not c.text.isspace()]
+    text = " ".join("".join(c.text for c in chars).split())
     return Piece(text, ink[0].x0, ink[-1].x1)
 
 
@@ -154,8 +154,8 @@ def _fill(grid: _Grid, lines: list[Line]) -> tuple[Table | None, list[Line]]:
     for line in sorted(inside, key=lambda ln: (ln.y0, ln.x0)):
         words: dict[tuple[int, int], list[str]] = {}
         cell: tuple[int, int] | None = None
-        for char in line.chars:
-            if char.ch.isspace():  # spaces have no box: they go with the character before
+        for char in line.words:
+            if char.text.isspace():  # spaces have no box: they go with the character before
                 if cell is not None:
                     words[cell].append(" ")
                 continue
@@ -163,7 +163,7 @@ def _fill(grid: _Grid, lines: list[Line]) -> tuple[Table | None, list[Line]]:
             col = _slot(grid.xs, (char.x0 + char.x1) / 2)
             cell = (row, col) if row is not None and col is not None else None
             if cell is not None:
-                words.setdefault(cell, []).append(char.ch)
+                words.setdefault(cell, []).append(char.text)
         for (row, col), chars in words.items():
             text = " ".join("".join(chars).split())
             if text:
@@ -182,7 +182,7 @@ def _fill(grid: _Grid, lines: list[Line]) -> tuple[Table | None, list[Line]]:
 def _straddling(lines: list[Line], edges: list[float]) -> bool:
     """Whether more than STRADDLING of the characters sit across a column edge: text never
     crosses a table's rulings, but runs across a figure's lines or a frame's."""
-    ink = [c for ln in lines for c in ln.chars if not c.ch.isspace()]
+    ink = [c for ln in lines for c in ln.words if not c.text.isspace()]
     across = sum(1 for c in ink if any(c.x0 + 0.5 < x < c.x1 - 0.5 for x in edges))
     return across > STRADDLING * len(ink)
 
