@@ -48,7 +48,7 @@ class Tracked:
 
     def update(self, message: dict[str, Any]) -> None:
         self.status = message["status"]
-        self.pages_total = message.get("pages_total")
+        self.pages_total = message.get("pages_total") or self.pages_total
         self.pages_done = message.get("pages_done") or 0
         if self.status == Status.SUCCEEDED:
             self.pages_done = self.pages_total or self.pages_done

@@ -110,6 +110,9 @@ class Accepted(Model):
     job_id: str
     status: Status
     deduplicated: bool
+    pages_total: int | None = Field(
+        None, description="known at once for a deduplicated job (born succeeded); else null"
+    )
     links: Links
     ticket: str | None = Field(
         None, description="reads this job only, with no token (for a browser); null: auth off"

@@ -213,6 +213,7 @@ def _accepted(outcome: intake.Outcome, tickets: Tickets | None) -> Response:
                 job_id=str(r["id"]),
                 status=r["status"],
                 deduplicated=r["deduplicated"],
+                pages_total=r["pages_total"],
                 links=links,
                 ticket=ticket,
             )
