@@ -103,11 +103,13 @@ async def open_resources(
         )
         yield Resources(settings, url, db, storage, pool, hub)
     finally:
-        if hub is not None:
-            await hub.stop()
-        if pool is not None:
-            await asyncio.to_thread(pool.stop)
-        await close_pool(db)
+        try:
+            if hub is not None:
+                await hub.stop()
+            if pool is not None:
+                await asyncio.to_thread(pool.stop)
+        finally:  # a connection left open would make the embedded Postgres wait at its stop
+            await close_pool(db)
 
 
 class _Server(uvicorn.Server):

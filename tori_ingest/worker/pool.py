@@ -134,9 +134,17 @@ class Pool:
             raise
 
     def stop(self) -> None:
+        """Stop every pool process; never raises, so the shutdown after it (closing the
+        database pools, then the embedded Postgres) always runs."""
         self._pool.stop()
-        self._pool.join(timeout=10)
-        self._events.close()
+        try:
+            self._pool.join(timeout=10)
+        except TimeoutError:
+            log.warning(
+                "pool processes still running at shutdown", extra={"event": "pool.join_timeout"}
+            )
+        finally:
+            self._events.close()
 
     def _dispatch(self, event: tuple[Any, ...]) -> None:
         if event[0] == "ready":
