@@ -150,6 +150,39 @@ async def test_sigkill_mid_job_is_recovered_by_another_worker(start_server: Star
     print(f"stalled job recovered and finished {recovered_in:.1f} s after SIGKILL")
 
 
+async def test_a_document_that_kills_its_copy_fails_after_max_attempts(
+    start_server: StartServer,
+) -> None:
+    """A dead copy's run gives its attempt back, but the death is counted: a document that
+    kills every copy running it fails `worker_crashed` at TORI_MAX_ATTEMPTS deaths instead of
+    being retried for ever."""
+    api = await start_server("serve", "--no-worker")
+    api.storage.mkdir(parents=True, exist_ok=True)
+    shared = {
+        "TORI_STORAGE_DIR": str(api.storage),
+        "TORI_TEST_HOOKS": "1",
+        "TORI_MAX_ATTEMPTS": "2",
+        "TORI_SHUTDOWN_GRACE_S": "0",
+    }
+    job_id = api.upload(hooked("hang")).json()["job_id"]
+
+    async def running_run(run: int) -> bool:
+        query = "SELECT runs FROM tori_jobs WHERE id = $1::uuid AND status = 'running'"
+        return await fetchval(api.db_url, query, job_id) == run
+
+    for death in (1, 2):  # each copy takes the job (the second after recovering it), then dies
+        copy = await start_server("worker", db_url=api.db_url, ready=False, **shared)
+        await wait_for(lambda d=death: running_run(d), 90, f"copy {death} to run the job")
+        copy.stop(signal.SIGKILL)
+    await start_server("worker", db_url=api.db_url, ready=False, **shared)
+    job = await api.wait_job(job_id, timeout=90)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "worker_crashed"
+    assert "died 2 times" in job["error"]["message"]
+    deaths = "SELECT copy_deaths FROM tori_jobs WHERE id = $1::uuid"
+    assert await fetchval(api.db_url, deaths, job_id) == 2
+
+
 async def test_sigterm_lets_in_flight_job_finish(start_server: StartServer) -> None:
     srv = await start_server(TORI_TEST_HOOKS="1", TORI_SHUTDOWN_GRACE_S="20")
     job_id = srv.upload(hooked("slow")).json()["job_id"]
@@ -169,6 +202,8 @@ async def test_sigterm_past_grace_gives_the_job_back(start_server: StartServer) 
         await fetchval(db_url, "SELECT status FROM tori_jobs WHERE id = $1::uuid", job_id)
         == "queued"
     )
+    deaths = "SELECT copy_deaths FROM tori_jobs WHERE id = $1::uuid"
+    assert await fetchval(db_url, deaths, job_id) == 0  # a graceful stop is not a death
     again = await start_server(
         db_url=db_url, TORI_TEST_HOOKS="1", TORI_STORAGE_DIR=str(srv.storage)
     )

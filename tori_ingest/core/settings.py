@@ -98,7 +98,9 @@ class Settings(BaseSettings):
     tori_chunk_words: int = Field(
         200, ge=20, le=5000, description="words per chunk of the result (section-aware chunks)"
     )
-    tori_max_attempts: int = Field(3, ge=1, description="attempts for transient errors")
+    tori_max_attempts: int = Field(
+        3, ge=1, description="attempts for transient errors, and deaths of the copy running a job"
+    )
     tori_shutdown_grace_s: int = Field(25, ge=0, description="SIGTERM grace for in-flight jobs")
     tori_retention_days: int = Field(30, ge=1, description="files/results purge (410 expired)")
     tori_api_tokens: SecretStr | None = Field(

@@ -347,6 +347,21 @@ async def fail(
     )
 
 
+async def lost_with_copy(db: asyncpg.Pool, job_id: uuid.UUID) -> int | None:
+    """running → queued for a run whose copy died: its attempt is given back, but the death is
+    counted (returned); None when the job was not running (it died before starting it)."""
+    deaths: int | None = await db.fetchval(
+        """UPDATE tori_jobs SET status = $2, pages_done = 0, attempts = greatest(attempts - 1, 0),
+                  copy_deaths = copy_deaths + 1
+           WHERE id = $1 AND status = $3
+           RETURNING copy_deaths""",
+        job_id,
+        Status.QUEUED,
+        Status.RUNNING,
+    )
+    return deaths
+
+
 async def requeue(db: asyncpg.Pool, job_id: uuid.UUID, run: int | None, *, refund: bool) -> bool:
     """running → queued when a run ends without an outcome and the queue will run it again.
 

@@ -18,6 +18,7 @@ import asyncpg
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 
+from tori_ingest.core.vocab import ErrorCode
 from tori_ingest.store import files, jobs, limits, retention, sessions
 from tori_ingest.store.backend import Storage
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
@@ -73,11 +74,15 @@ def stalled_after(grace_s: float) -> float:
     return max(grace_s, 0) + STALLED_MARGIN_S
 
 
-async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool, grace_s: float) -> int:
+async def recover_stalled(
+    app: procrastinate.App, db: asyncpg.Pool, grace_s: float, max_deaths: int
+) -> int:
     """Give the jobs of dead workers (no heartbeat) back to the queue; returns how many.
 
     The run they were doing gives its attempt back (a crash of the machine is not the job's
-    failure); if that worker was alive after all, `runs` fences its late writes.
+    failure), but the death is counted: a job whose copy died `max_deaths` times
+    (TORI_MAX_ATTEMPTS) fails `worker_crashed` rather than kill copies for ever. If that worker
+    was alive after all, `runs` fences its late writes.
     """
     stalled = await app.job_manager.get_stalled_jobs(
         task_name=jobs.TASK_NAME,  # on every queue (interactive and bulk)
@@ -90,10 +95,21 @@ async def recover_stalled(app: procrastinate.App, db: asyncpg.Pool, grace_s: flo
         except ConnectorException:
             continue  # another copy recovered it first
         job_id = str(job.task_kwargs["job_id"])
-        await jobs.requeue(db, uuid.UUID(job_id), None, refund=True)
+        deaths = await jobs.lost_with_copy(db, uuid.UUID(job_id))
+        if deaths is not None and deaths >= max_deaths:
+            await jobs.fail(db, uuid.UUID(job_id), ErrorCode.WORKER_CRASHED, _poison(deaths))
+            log.warning("gave up on a job", extra={"event": "job.poison", "job_id": job_id})
+            continue
         log.warning("recovered a stalled job", extra={"event": "job.recovered", "job_id": job_id})
         recovered += 1
     return recovered
+
+
+def _poison(deaths: int) -> str:
+    return (
+        f"the copy running it died {deaths} times (TORI_MAX_ATTEMPTS): the document itself "
+        "may be what kills it"
+    )
 
 
 class Reconciler:
@@ -121,14 +137,16 @@ class Reconciler:
         return repaired
 
 
-async def recover_stalled_forever(app: procrastinate.App, db: asyncpg.Pool, grace_s: float) -> None:
+async def recover_stalled_forever(
+    app: procrastinate.App, db: asyncpg.Pool, grace_s: float, max_deaths: int
+) -> None:
     reconciler = Reconciler()
     checks = 0
     while True:
         await asyncio.sleep(RECOVERY_EVERY_S)
         checks += 1
         try:
-            await recover_stalled(app, db, grace_s)
+            await recover_stalled(app, db, grace_s, max_deaths)
             if checks % RECONCILE_EVERY == 0:
                 await reconciler.check(db)
         except (*DB_UNAVAILABLE_ERRORS, ConnectorException) as exc:

@@ -43,7 +43,9 @@ async def _run_ingest(ctx: WorkerContext, url: str) -> None:
     app = tasks.build_ingest_app(url, ctx.settings, max_connections=ctx.pool.size + 4)
     async with app.open_async():
         grace = ctx.settings.tori_shutdown_grace_s
-        recovery = asyncio.create_task(maintenance.recover_stalled_forever(app, ctx.db, grace))
+        recovery = asyncio.create_task(
+            maintenance.recover_stalled_forever(app, ctx.db, grace, ctx.settings.tori_max_attempts)
+        )
         reporting = asyncio.create_task(copies.report_forever(runner))  # the dashboard's copies
         try:
             await keep_running("worker", lambda: _work(app, ctx, runner))
