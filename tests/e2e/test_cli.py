@@ -69,12 +69,6 @@ def test_migrate_is_idempotent(empty_db_url: str) -> None:
     assert again.returncode == 0 and "up to date" in again.stdout
 
 
-# A second run on the same data directory sometimes takes about 60 s to exit after uvicorn has
-# finished (seen in 3 of 7 runs of this module, never alone; the cause is not found yet, and is
-# reported as an open defect): the stop waits that long rather than killing it at 60 s.
-SLOW_STOP_S = 150
-
-
 def postgres_running(pgdata: Path) -> bool:
     for proc in psutil.process_iter(["name", "cmdline"]):
         try:
@@ -104,7 +98,7 @@ async def test_embedded_default_serves_and_stops_postgres(data_dir: Path) -> Non
     try:
         assert again.status(job["job_id"])["status"] == "succeeded"
     finally:
-        code = again.stop(timeout=SLOW_STOP_S)
+        code = again.stop()
     assert code == 0, again.log_text()
 
 
@@ -119,7 +113,7 @@ async def test_a_killed_run_does_not_leave_postgres_running_for_good(data_dir: P
     assert postgres_running(data_dir / "pg")  # left running by the killed run
     again = await Server("", data_dir).wait_ready(timeout=180)
     assert killed.proc.pid not in json.loads(handles.read_text())
-    assert again.stop(signal.SIGTERM, timeout=SLOW_STOP_S) == 0, again.log_text()
+    assert again.stop(signal.SIGTERM) == 0, again.log_text()
     assert not postgres_running(data_dir / "pg")
 
 

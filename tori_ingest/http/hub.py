@@ -29,6 +29,7 @@ CHANNEL = "tori_job_events"
 APPLICATION_NAME = "tori-ingest events"  # lets operators (and tests) find the LISTEN connection
 HEALTH_CHECK_S = 5.0
 MAX_BACKOFF_S = 5.0
+STOP_PATIENCE_S = 2.0  # then the listener is cancelled again (a dropped cancellation)
 
 
 class Subscriber(Protocol):
@@ -60,10 +61,10 @@ class EventHub:
         self._task = asyncio.create_task(self._run(), name="event-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
+        # Cancelled again while it runs: Python 3.11 can drop a cancellation (worker/supervise).
+        while self._task is not None and not self._task.done():
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=STOP_PATIENCE_S)
 
     def subscribe(self, job_id: str, sub: Subscriber) -> None:
         self._subs.setdefault(job_id, set()).add(sub)

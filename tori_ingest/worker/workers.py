@@ -12,9 +12,12 @@ from tori_ingest.store import jobs
 from tori_ingest.worker import copies, maintenance, tasks, webhooks
 from tori_ingest.worker.context import WorkerContext
 from tori_ingest.worker.job_run import Runner
-from tori_ingest.worker.supervise import keep_running, run_procrastinate
+from tori_ingest.worker.supervise import cancel_and_wait, keep_running, run_procrastinate
 
 log = logging.getLogger(__name__)
+
+# Beyond the grace: Procrastinate aborts what still runs, and the job runner re-queues it.
+STOP_MARGIN_S = 10.0
 
 
 async def run_worker(ctx: WorkerContext, url: str) -> None:
@@ -28,10 +31,10 @@ async def run_worker(ctx: WorkerContext, url: str) -> None:
         await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
     finally:
         # Each cancelled once, then awaited: a second cancel (as gather would send when one of
-        # them stops first) would cut Procrastinate's shutdown grace short.
-        for task in running:
-            task.cancel()
-        await asyncio.wait(running)
+        # them stops first) would cut Procrastinate's shutdown grace short. Only a task still
+        # running after the grace is cancelled again (a dropped cancellation, see supervise).
+        grace = ctx.settings.tori_shutdown_grace_s
+        await cancel_and_wait(running, patience=grace + STOP_MARGIN_S)
     for task in running:
         if not task.cancelled():
             task.result()  # neither returns by itself: surface a crash
