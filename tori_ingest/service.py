@@ -110,6 +110,7 @@ async def open_resources(
                 await asyncio.to_thread(pool.stop)
         finally:  # a connection left open would make the embedded Postgres wait at its stop
             await close_pool(db)
+            log.info("stopped: pools closed", extra={"event": "service.stopped"})
 
 
 class _Server(uvicorn.Server):
@@ -241,6 +242,7 @@ async def _run_until_stopped(
             task.cancel()  # Procrastinate's graceful stop: in-flight jobs get the grace period
     results = await asyncio.gather(*running, return_exceptions=True)
     signalled.cancel()
+    log.info("stopped: no HTTP, no worker", extra={"event": "service.tasks_stopped"})
     for result in results:
         if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
             raise result
