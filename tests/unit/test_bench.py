@@ -71,6 +71,17 @@ def test_stage_totals_parse_the_services_counters(monkeypatch: Any) -> None:
     assert stages.stage_totals("http://x") == {"extract": 1.5, "store": 0.002}
 
 
+def test_the_pools_cpu_outside_every_stage_is_its_own_line(monkeypatch: Any) -> None:
+    """The pool's measured CPU minus its named stages (the worker's `store` is not the pool's)
+    is `unnamed`; utilisation (busy share) is reported apart from it."""
+    totals = {"extract": 1.0, "nlp": 6.0, "store": 0.5}
+    monkeypatch.setattr(stages, "stage_totals", lambda base: dict(totals))
+    figures = stages.report("http://127.0.0.1:9", {}, seconds=5.0, pool_size=2, pool_cpu_s=8.0)
+    assert figures["stage_cpu_s"]["unnamed"] == 1.0
+    assert figures["stage_cpu_share_of_pool_cpu"] == 0.875
+    assert figures["pool_busy_share"] == 0.7
+
+
 def test_extractor_comparison_scores_both_extractors(tmp_path: Path) -> None:
     from tests.pdfs import make_pdf
     from tori_ingest.bench import extractors

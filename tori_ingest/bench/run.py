@@ -92,10 +92,12 @@ def _end_to_end(
     meter = stages.CpuMeter(service.proc.pid, postgres_pid)
     before = meter.snapshot()
     e2e = asyncio.run(run_through_service(service.base, paths))
-    figures.update(meter.per_job(before, len(paths)))
+    usage = meter.per_job(before, len(paths))
+    figures.update(usage)
     service_pps = figures["corpus"]["pages"] / e2e["seconds"]
     log(f"service end to end: {service_pps:.2f} pages/s ({e2e['failures']} failed)")
-    figures.update(stages.report(service.base, e2e["jobs"], e2e["seconds"], pool_size))
+    pool_cpu_s = usage["cpu_ms_per_job"]["pool"] * len(paths) / 1000
+    figures.update(stages.report(service.base, e2e["jobs"], e2e["seconds"], pool_size, pool_cpu_s))
     log(f"stages: {figures['stage_cpu_s']}; per job: {figures['cpu_ms_per_job']}")
     return service_pps
 

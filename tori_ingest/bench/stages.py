@@ -93,12 +93,28 @@ def _cpu(processes: list[psutil.Process]) -> float:
     return total
 
 
-def report(base: str, jobs: dict[str, str], seconds: float, pool_size: int) -> dict[str, Any]:
+# Stages the worker's own process runs (not the pool): left out of the pool's named CPU.
+WORKER_STAGES = {Stage.STORE}
+UNNAMED = "unnamed"  # the pool's CPU outside every named stage
+
+
+def report(
+    base: str, jobs: dict[str, str], seconds: float, pool_size: int, pool_cpu_s: float
+) -> dict[str, Any]:
+    """Stage CPU of the run, with the pool's CPU outside every stage as its own `unnamed` line.
+
+    `stage_cpu_share_of_pool_cpu`: the named stages' share of what the pool processes really
+    spent (psutil), i.e. how much of the pool's CPU the stages account for. `pool_busy_share`:
+    the named stages' CPU ÷ (wall * pool size), the pool's utilisation: idle cores (waiting
+    for uploads, one long document's tail on one core) lower it, not overhead.
+    """
     totals = stage_totals(base)
-    busy = sum(totals.values())
+    named = sum(v for stage, v in totals.items() if stage not in WORKER_STAGES)
+    totals[UNNAMED] = max(pool_cpu_s - named, 0.0)
     return {
         "stage_cpu_s": {stage: round(value, 2) for stage, value in totals.items()},
-        "stage_cpu_share_of_pool": round(busy / (seconds * pool_size), 2) if seconds else None,
+        "stage_cpu_share_of_pool_cpu": round(named / pool_cpu_s, 3) if pool_cpu_s else None,
+        "pool_busy_share": round(named / (seconds * pool_size), 2) if seconds else None,
         "slowest_files_cpu_ms": asyncio.run(per_file(base, jobs)),
     }
 
