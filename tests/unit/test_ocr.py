@@ -179,13 +179,13 @@ def test_pages_done_counts_only_pages_fully_done(
     monkeypatch.setitem(process._state, "events", reports)
     monkeypatch.setattr(process, "PROGRESS_INTERVAL_S", 0.0)  # every report, not one in 0.25 s
     before_nlp: list[tuple[int, int]] = []
-    annotate = process.nlp.annotate
+    count = process.nlp.count
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         before_nlp.extend(reports.seen)
-        return annotate(*args, **kwargs)
+        return count(*args, **kwargs)
 
-    monkeypatch.setattr(process.nlp, "annotate", spy)
+    monkeypatch.setattr(process.nlp, "count", spy)
     out = process.process("job", str(path), None, 100)
     assert out.stats.ocr_pages == 3
     assert before_nlp and all(done == 0 for done, _ in before_nlp)  # OCR'd, not yet done

@@ -49,6 +49,22 @@ MAX_PAGE_TEXT = 1_000_000
 MAX_TEXT = 50_000_000
 
 
+# What pypdf raises on a malformed file (it is not strict about its own exception types).
+_UNREADABLE = (
+    PyPdfError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+    RecursionError,
+    UnicodeError,
+    ZeroDivisionError,
+    OverflowError,
+)
+
+
 @dataclass
 class Extracted:
     pages: list[str]
@@ -62,6 +78,8 @@ class Extracted:
     structures: list[layout.PageStructure] = field(default_factory=list)
     outline: list[tuple[int, str, int]] = field(default_factory=list)
     layout_ms: tuple[float, float] = (0.0, 0.0)  # (wall, CPU) of analysing pages' layout
+    first: int = 1  # the number of `pages[0]` in the document
+    total: int = 0  # the document's page count
 
 
 def extract(
@@ -74,9 +92,11 @@ def extract(
     extractor: Extractor = Extractor.PYPDF,
     max_page_text: int = MAX_PAGE_TEXT,
     max_text: int = MAX_TEXT,
+    pages: tuple[int, int] | None = None,
 ) -> Extracted:
-    """Extract every page's raw text; `on_page(done, total)` reports progress, after
-    `on_text(text)` has seen the page's text.
+    """Extract every page's raw text, or that of `pages` (first, last; 1-based, inclusive: one
+    part of a split document, whose outline comes with its first part); `on_page(done,
+    total)` reports progress, after `on_text(text)` has seen the page's text.
 
     A page that may show more than `max_page_text` characters, or a document whose text
     passes `max_text`, fails `too_large` as soon as that is known (see the module docstring).
@@ -94,19 +114,7 @@ def extract(
         raise JobError(ErrorCode.INTERNAL, f"missing PDF dependency: {exc}") from None
     except FileNotDecryptedError:
         raise JobError(ErrorCode.ENCRYPTED, "the PDF is encrypted and needs a password") from None
-    except (
-        PyPdfError,
-        ValueError,
-        TypeError,
-        KeyError,
-        IndexError,
-        AttributeError,
-        AssertionError,
-        RecursionError,
-        UnicodeError,
-        ZeroDivisionError,
-        OverflowError,
-    ) as exc:
+    except _UNREADABLE as exc:
         raise JobError(ErrorCode.CORRUPT_PDF, f"the PDF cannot be read: {_short(exc)}") from None
     if total == 0:
         raise JobError(ErrorCode.CORRUPT_PDF, "the PDF has no pages")
@@ -115,12 +123,15 @@ def extract(
             ErrorCode.TOO_MANY_PAGES, f"the PDF has {total} pages; the limit is {max_pages}"
         )
 
-    pages: list[str] = []
+    first, last = pages or (1, total)
+    if not 1 <= first <= last <= total:
+        raise JobError(ErrorCode.INTERNAL, f"pages {first}-{last} are not in the document")
+    texts: list[str] = []
     structures: list[layout.PageStructure] = []
     warnings: list[str] = []
     chars, unmeasured = 0, []
     fast = _Pdfium(data, opened, total) if extractor is Extractor.PDFIUM else None
-    for number in range(1, total + 1):
+    for number in range(first, last + 1):
         measured = _check_page(reader.pages[number - 1], number, max_page_text)
         if not measured:
             unmeasured.append(number - 1)
@@ -142,18 +153,18 @@ def extract(
             raise _too_large(
                 f"the text passes the limit of {max_text:,} characters at page {number}"
             )
-        pages.append(text)
+        texts.append(text)
         structures.append(structure or layout.plain_page(number, text, *_size(reader, number)))
         if on_text is not None:
             on_text(text)
         if on_page is not None:
-            on_page(number, total)
+            on_page(number - first + 1, last - first + 1)
     outline: list[tuple[int, str, int]] = []
     if fast is not None:
-        outline = fast.outline()
+        outline = fast.outline() if first == 1 else []
         fast.close()
     return Extracted(
-        pages=pages,
+        pages=texts,
         metadata=_metadata(reader),
         encrypted=encrypted,
         warnings=warnings,
@@ -161,6 +172,8 @@ def extract(
         structures=structures,
         outline=outline,
         layout_ms=fast.spent if fast is not None else (0.0, 0.0),
+        first=first,
+        total=total,
     )
 
 

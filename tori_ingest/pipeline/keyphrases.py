@@ -101,6 +101,11 @@ class Keyphrases:
             if len(span) == 1 and _capitalised(span[0]):
                 self.capitalised[text] += 1
 
+    def add_counts(self, other: Keyphrases) -> None:
+        """Another part of the same document (counts add up; ranking comes after)."""
+        self.counts.update(other.counts)
+        self.capitalised.update(other.capitalised)
+
     def score(self, text: str, count: int) -> float:
         words = text.count(" ") + 1
         if words > 1:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import spacy
@@ -235,6 +235,29 @@ def bounded(text: str) -> str:
     )
 
 
+@dataclass
+class Counts:
+    """What annotating some pages found, before ranking: the counts of a document's parts add
+    up to the counts of the whole (`add`), so a document annotated in page ranges ranks the
+    same as one annotated at once."""
+
+    entities: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # → [count, pages]
+    phrases: Keyphrases = field(default_factory=Keyphrases)
+    words: int = 0
+    sentences: int = 0
+    chars: int = 0
+
+    def add(self, other: Counts) -> None:
+        for key, (count, pages) in other.entities.items():
+            entry = self.entities.setdefault(key, [0, set()])
+            entry[0] += count
+            entry[1] |= pages
+        self.phrases.add_counts(other.phrases)
+        self.words += other.words
+        self.sentences += other.sentences
+        self.chars += other.chars
+
+
 def annotate(
     nlp: Language,
     pages: list[str],
@@ -246,37 +269,52 @@ def annotate(
 
     `on_page(n)` is called when the first n pages are fully annotated.
     """
+    return ranked(count(nlp, pages, batch_size=batch_size, on_page=on_page))
+
+
+def count(
+    nlp: Language,
+    pages: list[str],
+    *,
+    first_page: int = 1,
+    batch_size: int = BATCH_SIZE,
+    on_page: Callable[[int], None] | None = None,
+) -> Counts:
+    """The counts of `pages`, the first of which is page `first_page` of the document."""
     parts = [(page, bounded(text)) for page, text in segments(pages)]
     last_part_of_page = {page: i for i, (page, _) in enumerate(parts)}
-    entities: dict[tuple[str, str], list[Any]] = {}
-    phrases = Keyphrases()
-    words = sentences = 0
+    counts = Counts(chars=sum(len(p) for p in pages))
     done = 0
     with nlp.memory_zone():
         docs = nlp.pipe((text for _, text in parts), batch_size=batch_size)
         for i, ((page, _), doc) in enumerate(zip(parts, docs, strict=True)):
-            number = page + 1
-            words += sum(1 for t in doc if not (t.is_punct or t.is_space))
+            number = page + first_page
+            counts.words += sum(1 for t in doc if not (t.is_punct or t.is_space))
             for ent in doc.ents:
                 # "the University of X" and "University of X" are one entity.
                 span = ent[1:] if len(ent) > 1 and ent[0].lower_ in _ARTICLES else ent
                 text = _WS.sub(" ", span.text).strip()
-                entry = entities.setdefault((text, ent.label_), [0, set()])
+                entry = counts.entities.setdefault((text, ent.label_), [0, set()])
                 entry[0] += 1
                 entry[1].add(number)
-            phrases.add(doc)
-            sentences += sum(1 for _ in doc.sents)
+            counts.phrases.add(doc)
+            counts.sentences += sum(1 for _ in doc.sents)
             if on_page is not None and last_part_of_page.get(page) == i:
                 done = page + 1
                 on_page(done)
     if on_page is not None and done < len(pages):
         on_page(len(pages))
-    ranked = sorted(entities.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
+    return counts
+
+
+def ranked(counts: Counts) -> dict[str, Any]:
+    """The result's entities (most frequent first), keyphrases and stats."""
+    order = sorted(counts.entities.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
     return {
         "entities": [
             {"text": text, "label": label, "count": count, "pages": sorted(seen)}
-            for (text, label), (count, seen) in ranked
+            for (text, label), (count, seen) in order
         ],
-        "keyphrases": phrases.ranked(MAX_KEYPHRASES),
-        "stats": {"words": words, "sentences": sentences, "chars": sum(len(p) for p in pages)},
+        "keyphrases": counts.phrases.ranked(MAX_KEYPHRASES),
+        "stats": {"words": counts.words, "sentences": counts.sentences, "chars": counts.chars},
     }

@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any
@@ -77,56 +78,138 @@ def process(
     """The CPU part of a job; raises JobError for a document that cannot be ingested (with the
     CPU its stages took until then).
 
-    `ocr_mode`: the job's own OCR mode (None: TORI_OCR).
+    `ocr_mode`: the job's own OCR mode (None: TORI_OCR). The phases are those of a split
+    document (`read_part`, `prepare`, `annotate_part`, `finish`) run here as its one part, so
+    a split document's result is the unsplit one by construction.
     """
     clock = _Clock()
     try:
-        return _process(clock, job_id, path, password, max_pages, ocr_mode)
+        report = _Progress(job_id, _state.get("events"))
+        # pages_done counts pages fully done (read, cleaned, annotated): while pages are read
+        # (text layer, OCR) it stays 0, and the reports only say the job is alive.
+        read = _read(clock, path, password, max_pages, ocr_mode, None, lambda d, t: report(0, t))
+        prepared = _prepare(clock, [read])
+        total = len(prepared.texts)
+        counts = _count(
+            clock, prepared.texts, prepared.language, 1, lambda done: report(done, total)
+        )
+        return _finish(clock, prepared, [counts])
     except JobError as exc:
         exc.cpu_ms = clock.interrupted()
         raise
 
 
-def _process(
-    clock: _Clock,
-    job_id: str,
+@dataclass
+class Phase:
+    """What one phase of a split document returns, with the CPU and wall ms it took."""
+
+    out: Any
+    cpu_ms: dict[str, float]
+    wall_ms: dict[str, float]
+
+
+@dataclass
+class Prepared:
+    """A document's steps that need every page at once: cleaning (furniture is what repeats
+    across pages), its language, blocks and chunks (heading levels rank the whole document's
+    styles). Done once, between reading the parts and annotating them."""
+
+    read: scan.Read  # every part's pages, in order
+    cleaned: list[clean.Cleaned]
+    texts: list[str]
+    language: str | None
+    blocks: list[dict[str, Any]]
+    chunks: list[dict[str, Any]]
+    warnings: list[str]
+
+
+def read_part(
     path: str,
     password: str | None,
     max_pages: int,
     ocr_mode: str | None,
-) -> Processed:
-    report = _Progress(job_id, _state.get("events"))
+    first: int,
+    last: int,
+) -> Phase:
+    """Pages first..last of a PDF: text layer, OCR where needed, page layout."""
+    clock = _Clock()
+    return _phase(clock, lambda: _read(clock, path, password, max_pages, ocr_mode, (first, last)))
+
+
+def prepare(reads: list[scan.Read]) -> Phase:
+    """The document-level steps over every part's pages (parts in page order)."""
+    clock = _Clock()
+    return _phase(clock, lambda: _prepare(clock, reads))
+
+
+def annotate_part(texts: list[str], language: str | None, first: int) -> Phase:
+    """NLP counts of cleaned pages, the first of which is page `first`."""
+    clock = _Clock()
+    return _phase(clock, lambda: _count(clock, texts, language, first, None))
+
+
+def finish(prepared: Prepared, counts: list[nlp.Counts], spent: list[Phase]) -> Processed:
+    """The result of a split document from its prepared pages and its parts' NLP counts;
+    `spent`: every phase it took (their CPU and wall times add up in the result)."""
+    clock = _Clock()
+    for phase in spent:
+        for stage, cpu in phase.cpu_ms.items():
+            clock.add(Stage(stage), phase.wall_ms.get(stage, 0.0), cpu)
+    return _finish(clock, prepared, counts)
+
+
+def _phase(clock: _Clock, run: Callable[[], Any]) -> Phase:
+    try:
+        out = run()
+    except JobError as exc:
+        exc.cpu_ms = clock.interrupted()
+        raise
+    return Phase(out, dict(clock.cpu), dict(clock.wall))
+
+
+def _read(
+    clock: _Clock,
+    path: str,
+    password: str | None,
+    max_pages: int,
+    ocr_mode: str | None,
+    pages: tuple[int, int] | None,
+    progress: scan.Progress = lambda _done, _total: None,
+) -> scan.Read:
     with open(path, "rb") as f:
         data = f.read()
     if _state.get("test_hooks"):
         _test_hook(data)
     config: PipelineConfig = _state.get("config") or PipelineConfig()
     options = scan.Options(
-        password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor
+        password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor, pages
     )
-    # pages_done counts pages fully done (read, cleaned, annotated): while pages are read
-    # (text layer, OCR) it stays 0, and the reports only say the job is alive.
-    read = scan.read(data, options, _engine, lambda _done, total: report(0, total))
+    read = scan.read(data, options, _engine, progress)
     del data
     clock.lap(
         Stage.EXTRACT,
         inner={Stage.OCR: (read.ocr_ms, read.ocr_cpu_ms), Stage.LAYOUT: read.layout_ms},
     )
-    total = len(read.pages)
-    # Cleaning never empties a page, so a page without text had none to extract or OCR.
+    return read
+
+
+def _prepare(clock: _Clock, reads: list[scan.Read]) -> Prepared:
+    read = scan.joined(reads)
+    config: PipelineConfig = _state.get("config") or PipelineConfig()
     margins = [layout.margin_lines(structure) for structure in read.structures]
-    pages = clean.clean_pages([p.text for p in read.pages], margins)
-    texts = [page.text for page in pages]
+    cleaned = clean.clean_pages([p.text for p in read.pages], margins)
+    texts = [page.text for page in cleaned]
     clock.lap(Stage.CLEAN)
-    blocks, chunks = structure.blocks_and_chunks(read, pages, config.chunk_words)
+    blocks, chunks = structure.blocks_and_chunks(read, cleaned, config.chunk_words)
     clock.lap(Stage.LAYOUT)
     warnings = list(read.warnings)
     warnings += [f"page {i} has no text layer" for i, text in enumerate(texts, 1) if not text]
     if not any(texts):
-        ocr_off = " (OCR is off)" if options.mode is OcrMode.OFF else ""
+        off = read.ocr is OcrMode.OFF
         raise JobError(
             ErrorCode.NO_TEXT,
-            f"none of the {total} pages has a text layer or text that OCR could read{ocr_off}",
+            f"none of the {len(texts)} pages has a text layer or text that OCR could read"
+            + (" (OCR is off)" if off else ""),
         )
     lang = _state["detector"].document(texts)
     annotator: nlp.Annotator = _state["models"].get(lang)
@@ -135,17 +218,37 @@ def _process(
             f"no spaCy entity model for {language.name(lang)} is installed: entities are "
             "empty (install one and name it in TORI_SPACY_MODEL, e.g. en=…,fr=fr_core_news_sm)"
         )
-    annotations = nlp.annotate(annotator.nlp, texts, on_page=lambda done: report(done, total))
-    annotations["stats"]["ocr_pages"] = read.ocr_pages
-    annotations.update(blocks=blocks, chunks=chunks)
     clock.lap(Stage.NLP)
+    return Prepared(read, cleaned, texts, lang, blocks, chunks, warnings)
+
+
+def _count(
+    clock: _Clock,
+    texts: list[str],
+    lang: str | None,
+    first: int,
+    on_page: Callable[[int], None] | None,
+) -> nlp.Counts:
+    annotator: nlp.Annotator = _state["models"].get(lang)
+    counts = nlp.count(annotator.nlp, texts, first_page=first, on_page=on_page)
+    clock.lap(Stage.NLP)
+    return counts
+
+
+def _finish(clock: _Clock, prepared: Prepared, parts: list[nlp.Counts]) -> Processed:
+    read, counts = prepared.read, nlp.Counts()
+    for part in parts:
+        counts.add(part)
+    annotations = nlp.ranked(counts)
+    annotations["stats"]["ocr_pages"] = read.ocr_pages
+    annotations.update(blocks=prepared.blocks, chunks=prepared.chunks)
     processed = Processed.model_validate(
         {
             "document": {
-                "pages": total,
+                "pages": len(prepared.texts),
                 **read.metadata,
                 "encrypted": read.encrypted,
-                "language": lang,
+                "language": prepared.language,
                 "media_type": read.media_type,
             },
             "pages": [
@@ -157,12 +260,12 @@ def _process(
                     source=r.source,
                     ocr_confidence=r.confidence,
                 )
-                for i, (p, r) in enumerate(zip(pages, read.pages, strict=True), 1)
+                for i, (p, r) in enumerate(zip(prepared.cleaned, read.pages, strict=True), 1)
             ],
             **annotations,
-            "warnings": warnings,
+            "warnings": prepared.warnings,
             "timings_ms": clock.wall,
-            "pipeline": annotator.info,
+            "pipeline": _state["models"].get(prepared.language).info,
         }
     )
     clock.lap(Stage.ASSEMBLE)
@@ -185,14 +288,14 @@ class _Clock:
         if stage is Stage.EXTRACT:  # OCR and layout run inside it: both always reported
             inner = {Stage.OCR: (0.0, 0.0), Stage.LAYOUT: (0.0, 0.0), **(inner or {})}
         for other, (w, c) in (inner or {}).items():
-            self._add(other, w, c)
+            self.add(other, w, c)
             carved = (carved[0] + w, carved[1] + c)
-        self._add(
+        self.add(
             stage, (wall - self._wall) * 1000 - carved[0], (cpu - self._cpu) * 1000 - carved[1]
         )
         self._wall, self._cpu = wall, cpu
 
-    def _add(self, stage: Stage, wall_ms: float, cpu_ms: float) -> None:
+    def add(self, stage: Stage, wall_ms: float, cpu_ms: float) -> None:
         if stage is not Stage.ASSEMBLE:  # the result's own wall times end with NLP
             self.wall[stage] = round(self.wall.get(stage, 0.0) + wall_ms, 1)
         self.cpu[stage] = round(self.cpu.get(stage, 0.0) + cpu_ms, 1)

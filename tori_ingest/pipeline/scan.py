@@ -51,6 +51,7 @@ class Options:
     mode: OcrMode = OcrMode.AUTO
     dpi: int = 200
     extractor: Extractor = Extractor.PDFIUM
+    pages: tuple[int, int] | None = None  # (first, last), 1-based: one part of a document
 
 
 @dataclass
@@ -74,10 +75,36 @@ class Read:
     structures: list[layout.PageStructure] = field(default_factory=list)  # one per page
     outline: list[tuple[int, str, int]] = field(default_factory=list)
     layout_ms: tuple[float, float] = (0.0, 0.0)  # (wall, CPU) inside extraction
+    first: int = 1  # the number of `pages[0]` in the document (a part's first page)
+    total: int = 0  # the document's page count (0: len(pages))
+    ocr: OcrMode = OcrMode.AUTO  # the mode it was read with
 
     @property
     def ocr_pages(self) -> int:
         return sum(1 for p in self.pages if p.source is PageSource.OCR)
+
+
+def joined(reads: list[Read]) -> Read:
+    """The parts of one document, read separately (in page order), as one read: document-level
+    facts (metadata, outline) come with the first part."""
+    head = reads[0]
+    if len(reads) == 1:
+        return head
+    return Read(
+        pages=[page for r in reads for page in r.pages],
+        media_type=head.media_type,
+        metadata=head.metadata,
+        encrypted=head.encrypted,
+        warnings=[w for r in reads for w in r.warnings],
+        ocr_ms=sum(r.ocr_ms for r in reads),
+        ocr_cpu_ms=sum(r.ocr_cpu_ms for r in reads),
+        structures=[s for r in reads for s in r.structures],
+        outline=head.outline,
+        layout_ms=(sum(r.layout_ms[0] for r in reads), sum(r.layout_ms[1] for r in reads)),
+        first=head.first,
+        total=head.total,
+        ocr=head.ocr,
+    )
 
 
 def word_chars(text: str) -> int:
@@ -135,6 +162,7 @@ def _read_pdf(
         on_page=settled.on_page,
         on_text=settled.on_text,
         extractor=options.extractor,
+        pages=options.pages,
     )
     out = Read(
         pages=[PageText(text) for text in raw.pages],
@@ -145,11 +173,15 @@ def _read_pdf(
         structures=raw.structures,
         outline=raw.outline,
         layout_ms=raw.layout_ms,
+        first=raw.first,
+        total=raw.total,
+        ocr=options.mode,
     )
+    offset = raw.first - 1  # list positions → the document's page indexes
     candidates = [i for i, text in enumerate(raw.pages) if may_need_ocr(text, options.mode)]
-    unmeasured = set(raw.unmeasured)  # PDFium must not load these (see `extract`)
+    unmeasured = {u - offset for u in raw.unmeasured}  # PDFium must not load these (`extract`)
     for index in sorted(unmeasured.intersection(candidates)):
-        out.warnings.append(f"page {index + 1}: its content cannot be decoded for OCR")
+        out.warnings.append(f"page {index + offset + 1}: its content cannot be decoded for OCR")
         settled.count += 1
     candidates = [i for i in candidates if i not in unmeasured]
     if not candidates:
@@ -162,7 +194,7 @@ def _read_pdf(
         return out
     try:
         for index in candidates:
-            _ocr_page(out, renderer, index, options, engine)
+            _ocr_page(out, renderer, index, offset, options, engine)
             settled.count += 1
             progress(settled.count, len(out.pages))
     finally:
@@ -173,24 +205,30 @@ def _read_pdf(
 
 
 def _ocr_page(
-    out: Read, renderer: Renderer, index: int, options: Options, engine: Callable[[], Engine]
+    out: Read,
+    renderer: Renderer,
+    index: int,
+    offset: int,
+    options: Options,
+    engine: Callable[[], Engine],
 ) -> None:
-    layer = out.pages[index].text
+    """OCR of `out.pages[index]`, page `index + offset + 1` of the document."""
+    layer, page = out.pages[index].text, index + offset
     try:
         if options.mode is OcrMode.AUTO and word_chars(layer):
-            if renderer.image_coverage(index) < MIN_IMAGE_COVERAGE:
+            if renderer.image_coverage(page) < MIN_IMAGE_COVERAGE:
                 return  # a short born-digital page: its layer is all there is
-        image = renderer.render(index, options.dpi)
+        image = renderer.render(page, options.dpi)
     except MemoryError:
         raise
     except Exception as exc:  # one unrenderable page must not fail the document
-        out.warnings.append(f"page {index + 1}: cannot be rendered for OCR ({exc})")
+        out.warnings.append(f"page {page + 1}: cannot be rendered for OCR ({exc})")
         return
     reading = engine().read(image) if image is not None else None
     out.pages[index] = choose(layer, reading, options.mode)
     if reading is not None and out.pages[index].source is PageSource.OCR:
         known = out.structures[index]
-        out.structures[index] = ocr_structure(index + 1, reading, known.width, known.height)
+        out.structures[index] = ocr_structure(page + 1, reading, known.width, known.height)
 
 
 def ocr_structure(
@@ -216,7 +254,7 @@ def _read_image(
         raise JobError(ErrorCode.NO_TEXT, "the document is an image and OCR is off")
     started, cpu = time.perf_counter(), time.process_time()
     total = images.frame_count(data)
-    out = Read(pages=[], media_type=media)
+    out = Read(pages=[], media_type=media, ocr=options.mode)
     for number, image in enumerate(
         images.pages(data, dpi=options.dpi, max_pages=options.max_pages), 1
     ):
