@@ -16,7 +16,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tori_ingest.core.formats import MediaType
-from tori_ingest.core.vocab import BlockType, ErrorCode, Lane, OcrMode, PageSource, Status
+from tori_ingest.core.vocab import (
+    BlockType,
+    ErrorCode,
+    Lane,
+    OcrMode,
+    PageSource,
+    PartPhase,
+    Status,
+)
 
 # Limits that requests and responses share (each written once, here).
 MAX_LIST_LIMIT = 200
@@ -102,6 +110,25 @@ class JobView(Model):
     error: ErrorInfo | None
     result: Summary | None
     links: Links
+
+
+class PartView(Model):
+    """One page-range part of a split job (TORI_SPLIT_PAGES)."""
+
+    phase: PartPhase = Field(description="read (text layer, OCR, layout), then nlp")
+    first_page: int
+    last_page: int
+    status: Status = Field(description="queued, running or succeeded")
+    # `copy` in JSON; not the attribute's name, which would shadow BaseModel.copy.
+    copy_name: str | None = Field(None, alias="copy", description="the copy (host:pid) running it")
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=True)
+
+
+class SplitJobView(JobView):
+    """A running job processed in parts: its status with the parts of the phase under way."""
+
+    parts: list[PartView]
 
 
 class Accepted(Model):

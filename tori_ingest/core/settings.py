@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     tori_pool_size: int = Field(0, ge=0, le=256, description="pool processes; 0: number of cores")
     tori_max_upload_mb: int = Field(200, ge=1, description="upload cap per file (413 too_large)")
     tori_max_pages: int = Field(5000, ge=1, description="page cap (too_many_pages)")
-    tori_job_timeout_s: int = Field(600, ge=1, description="per-job wall clock in the pool")
+    tori_job_timeout_s: int = Field(
+        600, ge=1, description="per-job (per-part) wall clock in the pool"
+    )
     tori_max_memory_mb: int = Field(2048, ge=0, description="address-space cap per pool process")
     tori_max_tasks_per_child: int = Field(200, ge=1, description="pool process recycling")
     tori_extractor: Extractor = Field(
@@ -97,6 +99,12 @@ class Settings(BaseSettings):
     )
     tori_chunk_words: int = Field(
         200, ge=20, le=5000, description="words per chunk of the result (section-aware chunks)"
+    )
+    tori_split_pages: int = Field(
+        16,
+        ge=0,
+        description="a PDF with more pages is processed as page-range parts across the pool "
+        "(0: never split)",
     )
     tori_max_attempts: int = Field(
         3, ge=1, description="attempts for transient errors, and deaths of the copy running a job"

@@ -39,6 +39,14 @@ class Stage(StrEnum):
     STORE = "store"  # the result serialised and written by the worker
 
 
+class PartPhase(StrEnum):
+    """The phases of a job split into page-range parts (TORI_SPLIT_PAGES)."""
+
+    READ = "read"  # a page range: text layer, OCR, layout (parts, in parallel)
+    PREPARE = "prepare"  # every page at once: cleaning, language, blocks, chunks (once)
+    NLP = "nlp"  # a page range's entities, keyphrases, words (parts, in parallel)
+
+
 class Lane(StrEnum):
     """Priority lane: interactive uploads always overtake a bulk back-fill."""
 

@@ -25,7 +25,9 @@ from tori_ingest.core.models import (
     Erased,
     JobList,
     Links,
+    PartView,
     RetryRequest,
+    SplitJobView,
 )
 from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode, Status
 from tori_ingest.http import callbacks, upload
@@ -33,7 +35,7 @@ from tori_ingest.http.auth import Tickets, principal
 from tori_ingest.http.context import ctx
 from tori_ingest.http.middleware import JSON
 from tori_ingest.pipeline import markdown
-from tori_ingest.store import erase, intake, jobs, reference, views
+from tori_ingest.store import erase, intake, jobs, parts, reference, views
 
 NO_SUCH_JOB = "no such job"
 MAX_JSON_BODY = 256 * 1024  # 1,000 paths of 200 characters fit
@@ -223,7 +225,15 @@ def _accepted(outcome: intake.Outcome, tickets: Tickets | None) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    return JSON(views.view(await load_job(request)))
+    """The job's state; a running split job also lists its parts (absent otherwise)."""
+    row = await load_job(request)
+    view = views.view(row)
+    found = (
+        await parts.listing(ctx(request).db, row["id"]) if row["status"] == Status.RUNNING else []
+    )
+    if found:
+        return JSON(SplitJobView(**dict(view), parts=[PartView(**p) for p in found]))
+    return JSON(view)
 
 
 async def get_deliveries(request: Request) -> Response:

@@ -177,6 +177,20 @@ def extract(
     )
 
 
+def page_count(data: bytes, password: str | None = None) -> int:
+    """The page count of a PDF, 0 when it is not one or cannot be opened (no error: the caller
+    only plans with it)."""
+    if b"%PDF" not in data[:1024]:
+        return 0
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            _decrypt(reader, password)
+        return len(reader.pages)
+    except (JobError, DependencyError, *_UNREADABLE):
+        return 0
+
+
 def _too_large(message: str) -> JobError:
     return JobError(ErrorCode.TOO_LARGE, message)
 

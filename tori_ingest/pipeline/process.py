@@ -19,7 +19,17 @@ from typing import Any
 from tori_ingest.core.errors import JobError
 from tori_ingest.core.models import Page, Processed
 from tori_ingest.core.vocab import ErrorCode, Extractor, OcrMode, Stage
-from tori_ingest.pipeline import chunking, clean, language, layout, nlp, ocr, scan, structure
+from tori_ingest.pipeline import (
+    chunking,
+    clean,
+    extract,
+    language,
+    layout,
+    nlp,
+    ocr,
+    scan,
+    structure,
+)
 
 # Pool processes report progress at most this often per job.
 PROGRESS_INTERVAL_S = 0.25
@@ -316,6 +326,14 @@ def _engine() -> ocr.Engine:
         _state["engine"] = ocr.Engine(config.languages)
     engine: ocr.Engine = _state["engine"]
     return engine
+
+
+def count_pages(path: str, password: str | None) -> int:
+    """A PDF's page count, to decide whether to split it; 0 for an image or a file pypdf
+    cannot count (its unsplit run then says why)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return extract.page_count(data, password)
 
 
 def ping() -> int:

@@ -107,6 +107,9 @@ _ORPHANS = """
 SELECT j.id FROM tori_jobs j
 LEFT JOIN procrastinate_jobs q ON q.id = j.procrastinate_job_id
 WHERE j.status = ANY($1::text[]) AND (q.id IS NULL OR q.status::text <> ALL($2::text[]))
+  AND NOT EXISTS (SELECT 1 FROM tori_job_parts p JOIN procrastinate_jobs pq
+                  ON pq.id = p.procrastinate_job_id
+                  WHERE p.job_id = j.id AND pq.status::text = ANY($2::text[]))
 LIMIT $3
 """
 _REDEFER = f"""
@@ -115,6 +118,9 @@ WITH target AS (
     LEFT JOIN procrastinate_jobs q ON q.id = j.procrastinate_job_id
     WHERE j.id = $1 AND j.status = ANY($4::text[])
       AND (q.id IS NULL OR q.status::text <> ALL($5::text[]))
+      AND NOT EXISTS (SELECT 1 FROM tori_job_parts p JOIN procrastinate_jobs pq
+                      ON pq.id = p.procrastinate_job_id
+                      WHERE p.job_id = j.id AND pq.status::text = ANY($5::text[]))
     FOR UPDATE OF j
 ), {_DEFER_TARGET}
 UPDATE tori_jobs j SET status = $7, pages_done = 0, procrastinate_job_id = deferred.queue_id

@@ -28,13 +28,11 @@ from tori_ingest.core.models import (
 )
 from tori_ingest.core.vocab import ErrorCode, Lane, Stage, Status
 from tori_ingest.store import jobs
-from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
-from tori_ingest.worker.context import WorkerContext
+from tori_ingest.worker.context import TRANSIENT_ERRORS, WorkerContext
 from tori_ingest.worker.identity import copy_name
+from tori_ingest.worker.part_run import PartRunner
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*DB_UNAVAILABLE_ERRORS, Unavailable)
 
 
 class Runner:
@@ -48,6 +46,7 @@ class Runner:
         self._progress_tasks: set[asyncio.Task[None]] = set()
         self._runs: dict[str, int] = {}  # job id → the run this process is doing
         ctx.pool.on_progress = self.on_progress
+        self.parts = PartRunner(self)
 
     @property
     def running_jobs(self) -> list[uuid.UUID]:
@@ -89,27 +88,22 @@ class Runner:
         job_id, run, attempt = row["id"], row["runs"], row["attempts"]
         max_attempts = self.settings.tori_max_attempts
         if attempt > max_attempts:  # the last transient failure could not be recorded
-            await self._fail(row, ErrorCode.INTERNAL, "gave up after TORI_MAX_ATTEMPTS attempts")
+            await self.fail(row, ErrorCode.INTERNAL, "gave up after TORI_MAX_ATTEMPTS attempts")
             return
         queue_wait_ms = (row["started_at"] - row["created_at"]).total_seconds() * 1000
         metrics.QUEUE_WAIT.observe(queue_wait_ms / 1000)
         began = time.perf_counter()
         try:
             async with self.storage.local_file(row["storage_key"]) as path:
+                if await self.parts.split(row, path):
+                    return  # its parts are queued; the last one to end stores the result
                 out = await self.pool.run(
                     str(job_id), str(path), row["password"], row["ocr"], Lane(row["lane"])
                 )
-            cpu = time.thread_time()
-            result = assemble(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
-            out.cpu_ms[Stage.ASSEMBLE] = out.cpu_ms.get(Stage.ASSEMBLE, 0.0) + _ms_since(cpu)
-            result.timings_ms.cpu = dict(out.cpu_ms)
-            cpu = time.thread_time()
-            serialised = serialise(result)
-            out.cpu_ms[Stage.STORE] = _ms_since(cpu)
-            stored = await jobs.succeed(self.db, job_id, run, serialised)
+            await self.succeed(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
         except JobError as exc:
             _count_stage_cpu(exc.cpu_ms)
-            await self._fail(row, exc.code, exc.message, began)
+            await self.fail(row, exc.code, exc.message, began)
             return
         except asyncio.CancelledError:  # shutdown past the grace, or a cancel by the user
             await asyncio.shield(jobs.requeue(self.db, job_id, run, refund=True))
@@ -126,18 +120,32 @@ class Runner:
         except Exception as exc:
             log.exception("job crashed", extra={"event": "job.crashed"})
             message = f"unexpected error ({type(exc).__name__}); see the worker log"
-            await self._fail(row, ErrorCode.INTERNAL, message, began)
+            await self.fail(row, ErrorCode.INTERNAL, message, began)
             return
-        if not stored:  # cancelled, or a newer run owns it
+
+    async def succeed(
+        self, row: asyncpg.Record, out: Processed, queue_wait_ms: float, total_ms: float
+    ) -> None:
+        """Store the result of the pool's output (once: a run that no longer owns the job
+        stores nothing)."""
+        cpu = time.thread_time()
+        result = assemble(row, out, queue_wait_ms, total_ms)
+        out.cpu_ms[Stage.ASSEMBLE] = out.cpu_ms.get(Stage.ASSEMBLE, 0.0) + _ms_since(cpu)
+        result.timings_ms.cpu = dict(out.cpu_ms)
+        cpu = time.thread_time()
+        serialised = serialise(result)
+        out.cpu_ms[Stage.STORE] = _ms_since(cpu)
+        if not await jobs.succeed(self.db, row["id"], row["runs"], serialised):
+            # cancelled, or a newer run owns it
             log.info("job ended elsewhere; result discarded", extra={"event": "job.discarded"})
             return
         metrics.JOBS_FINISHED.labels(status=Status.SUCCEEDED, error_code="").inc()
-        metrics.JOB_DURATION.observe(time.perf_counter() - began)
+        metrics.JOB_DURATION.observe(total_ms / 1000)
         metrics.PAGES.inc(out.document.pages)
         _count_stage_cpu(out.cpu_ms)
         log.info("job succeeded", extra={"event": "job.succeeded", "pages": out.document.pages})
 
-    async def _fail(
+    async def fail(
         self, row: asyncpg.Record, code: ErrorCode, message: str, began: float | None = None
     ) -> None:
         if await jobs.fail(self.db, row["id"], code, message, run=row["runs"]):
@@ -153,7 +161,7 @@ class Runner:
         try:
             if final:
                 message = f"gave up after TORI_MAX_ATTEMPTS attempts: the {what} was unavailable"
-                await self._fail(row, ErrorCode.INTERNAL, message)
+                await self.fail(row, ErrorCode.INTERNAL, message)
                 return False
             await jobs.requeue(self.db, row["id"], row["runs"], refund=False)
         except TRANSIENT_ERRORS:

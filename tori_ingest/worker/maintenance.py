@@ -19,7 +19,7 @@ import procrastinate
 from procrastinate.exceptions import ConnectorException
 
 from tori_ingest.core.vocab import ErrorCode
-from tori_ingest.store import files, jobs, limits, retention, sessions
+from tori_ingest.store import files, jobs, limits, parts, retention, sessions
 from tori_ingest.store.backend import Storage
 from tori_ingest.store.db import DB_UNAVAILABLE_ERRORS
 
@@ -101,6 +101,32 @@ async def recover_stalled(
             log.warning("gave up on a job", extra={"event": "job.poison", "job_id": job_id})
             continue
         log.warning("recovered a stalled job", extra={"event": "job.recovered", "job_id": job_id})
+        recovered += 1
+    return recovered + await _recover_stalled_parts(app, db, grace_s, max_deaths)
+
+
+async def _recover_stalled_parts(
+    app: procrastinate.App, db: asyncpg.Pool, grace_s: float, max_deaths: int
+) -> int:
+    """The same for the parts of split jobs: only the part goes back to the queue."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        task_name=parts.TASK_NAME, seconds_since_heartbeat=stalled_after(grace_s)
+    )
+    recovered = 0
+    for job in stalled:
+        try:
+            await app.job_manager.retry_job(job)
+        except ConnectorException:
+            continue
+        args = job.task_kwargs
+        job_id, phase, idx = uuid.UUID(str(args["job_id"])), str(args["phase"]), int(args["idx"])
+        deaths = await parts.lost_with_copy(db, job_id, phase, idx)
+        if deaths is not None and deaths >= max_deaths:
+            await jobs.fail(db, job_id, ErrorCode.WORKER_CRASHED, _poison(deaths))
+            continue
+        log.warning(
+            "recovered a stalled part", extra={"event": "part.recovered", "job_id": str(job_id)}
+        )
         recovered += 1
     return recovered
 

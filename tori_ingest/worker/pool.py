@@ -98,23 +98,25 @@ class Pool:
         ocr: str | None = None,
         lane: Lane = Lane.INTERACTIVE,
     ) -> Processed:
-        """Run one job's CPU work; a hang, crash or cancel kills only that job's process.
+        """Run one job's CPU work; a hang, crash or cancel kills only that job's process."""
+        result: Processed = await self.call(
+            process.process, (job_id, path, password, self.max_pages, ocr), lane
+        )
+        return result
 
-        A bulk job first waits for one of the TORI_POOL_SIZE processes bulk work may use.
-        """
+    async def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], lane: Lane = Lane.INTERACTIVE
+    ) -> Any:
+        """`fn(*args)` in a pool process, within TORI_JOB_TIMEOUT_S (a job, or one part of a
+        split one). A bulk call first waits for one of the TORI_POOL_SIZE processes bulk work
+        may use."""
         if lane is Lane.BULK:
             async with self._bulk:
-                return await self._run(job_id, path, password, ocr)
-        return await self._run(job_id, path, password, ocr)
+                return await self._call(fn, args)
+        return await self._call(fn, args)
 
-    async def _run(
-        self, job_id: str, path: str, password: str | None, ocr: str | None
-    ) -> Processed:
-        future = self._pool.schedule(
-            process.process,
-            args=(job_id, path, password, self.max_pages, ocr),
-            timeout=self.timeout,
-        )
+    async def _call(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        future = self._pool.schedule(fn, args=args, timeout=self.timeout)
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout:

@@ -13,10 +13,11 @@ from procrastinate.jobs import Job
 from procrastinate.retry import RetryDecision
 
 from tori_ingest.core.settings import Settings
-from tori_ingest.store import deliveries, jobs
+from tori_ingest.store import deliveries, jobs, parts
 from tori_ingest.worker import maintenance
 from tori_ingest.worker.connector import connector
-from tori_ingest.worker.job_run import TRANSIENT_ERRORS, Runner
+from tori_ingest.worker.context import TRANSIENT_ERRORS
+from tori_ingest.worker.job_run import Runner
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ async def ingest(context: JobContext, job_id: str) -> None:
     await runner.run(uuid.UUID(job_id))
 
 
+async def part(context: JobContext, job_id: str, phase: str, idx: int, run: int) -> None:
+    """One page-range part of a split job (`worker/part_run`)."""
+    runner: Runner = context.additional_context["runner"]
+    await runner.parts.run(uuid.UUID(job_id), phase, idx, run)
+
+
 async def run_retention(context: JobContext, timestamp: int) -> None:
     """Periodic (one copy per run): purge what is older than TORI_RETENTION_DAYS."""
     runner: Runner = context.additional_context["runner"]
@@ -64,6 +71,7 @@ async def run_retention(context: JobContext, timestamp: int) -> None:
 def build_ingest_app(url: str, settings: Settings, *, max_connections: int) -> procrastinate.App:
     app = procrastinate.App(connector=connector(url, max_size=max_connections))
     app.task(name=jobs.TASK_NAME, queue=jobs.QUEUE, pass_context=True, retry=IngestRetry())(ingest)
+    app.task(name=parts.TASK_NAME, queue=jobs.QUEUE, pass_context=True, retry=IngestRetry())(part)
     retention_task = app.task(
         name=RETENTION_TASK, queue=jobs.QUEUE, pass_context=True, priority=RETENTION_PRIORITY
     )(run_retention)

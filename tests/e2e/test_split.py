@@ -1,0 +1,114 @@
+"""SPEC §17 for real: a long document in page-range parts through the queue (TORI_SPLIT_PAGES),
+merged into the result an unsplit run gives; cancel, timeout and a dead copy per part."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+import pytest
+
+from tests.helpers import Server, StartServer, fetchval, wait_for
+from tests.pdfs import hooked, prose_pdf
+
+SPLIT = {"TORI_SPLIT_PAGES": "4", "TORI_TEST_HOOKS": "1", "TORI_JOB_TIMEOUT_S": "4"}
+UNCOMPARABLE = {"job_id", "timings_ms"}
+
+
+@pytest.fixture(scope="module")
+async def split(start_server: StartServer) -> Server:
+    return await start_server(**SPLIT)
+
+
+def result(srv: Server, job_id: str) -> dict[str, Any]:
+    body = srv.client.get(f"/jobs/{job_id}/result").json()
+    return {k: v for k, v in body.items() if k not in UNCOMPARABLE}
+
+
+async def parts_left(srv: Server, job_id: str) -> int:
+    query = "SELECT count(*) FROM tori_job_parts WHERE job_id = $1::uuid"
+    return int(await fetchval(srv.db_url, query, job_id))
+
+
+async def test_a_split_job_gets_the_unsplit_result(
+    split: Server, start_server: StartServer
+) -> None:
+    whole = await start_server(TORI_SPLIT_PAGES="0")
+    data = prose_pdf(12)
+    unsplit = await whole.wait_job(whole.upload(data, "long.pdf").json()["job_id"])
+    parted = await split.wait_job(split.upload(data, "long.pdf").json()["job_id"])
+    assert unsplit["status"] == parted["status"] == "succeeded", parted
+    a, b = result(whole, unsplit["job_id"]), result(split, parted["job_id"])
+    for field in a:
+        assert a[field] == b[field], field
+    assert parted["pages_done"] == parted["pages_total"] == 12
+    log = split.log_path.read_text()
+    assert '"event":"job.split"' in log and '"event":"job.merged"' in log  # it was split
+    assert await parts_left(split, parted["job_id"]) == 0  # no text outlives the job
+
+
+async def test_a_running_split_job_lists_its_parts(split: Server) -> None:
+    job_id = split.upload(hooked("slow=2", pages=12)).json()["job_id"]
+
+    def listed() -> list[dict[str, Any]] | None:
+        body = split.status(job_id)
+        return body.get("parts") if body["status"] == "running" else None
+
+    found = await wait_for(listed, 30, "the job's parts")
+    assert [(p["first_page"], p["last_page"]) for p in found] == [
+        (1, 3),
+        (4, 6),
+        (7, 9),
+        (10, 12),
+    ]
+    assert {p["phase"] for p in found} == {"read"}
+    assert any(p["status"] == "running" and p["copy"] for p in found)
+    job = await split.wait_job(job_id)
+    assert job["status"] == "succeeded" and "parts" not in job
+
+
+async def test_cancel_stops_every_part(split: Server) -> None:
+    job_id = split.upload(hooked("hang", pages=12)).json()["job_id"]
+
+    def running_parts() -> bool:
+        body = split.status(job_id)
+        return sum(p["status"] == "running" for p in body.get("parts") or []) >= 2
+
+    await wait_for(running_parts, 30, "parts to run")
+    assert split.client.delete(f"/jobs/{job_id}").json()["status"] == "cancelled"
+    assert await parts_left(split, job_id) == 0
+    # The hanging parts' processes were killed: the pool takes new work at once.
+    after = await split.wait_job(split.upload(prose_pdf(1)).json()["job_id"], timeout=60)
+    assert after["status"] == "succeeded"
+    assert split.status(job_id)["status"] == "cancelled"
+
+
+async def test_a_part_past_the_timeout_fails_the_job_with_its_pages(split: Server) -> None:
+    job = await split.wait_job(split.upload(hooked("slow=6", pages=12)).json()["job_id"])
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "timeout"
+    assert "(pages " in job["error"]["message"]
+
+
+async def test_a_copy_killed_while_it_runs_a_part_costs_only_that_part(
+    start_server: StartServer,
+) -> None:
+    api = await start_server("serve", "--no-worker")
+    api.storage.mkdir(parents=True, exist_ok=True)
+    shared = {**SPLIT, "TORI_STORAGE_DIR": str(api.storage), "TORI_SHUTDOWN_GRACE_S": "0"}
+    shared["TORI_JOB_TIMEOUT_S"] = "60"
+    doomed = await start_server("worker", db_url=api.db_url, ready=False, **shared)
+    job_id = api.upload(hooked("slow=3", pages=12)).json()["job_id"]
+
+    async def running_on_doomed() -> bool:
+        query = "SELECT count(*) FROM tori_job_parts WHERE job_id = $1::uuid AND status = 'running'"
+        return int(await fetchval(api.db_url, query, job_id)) > 0
+
+    await wait_for(running_on_doomed, 60, "a part to run")
+    await start_server("worker", db_url=api.db_url, ready=False, **shared)
+    doomed.stop(signal.SIGKILL)
+    job = await api.wait_job(job_id, timeout=120)
+    assert job["status"] == "succeeded", job
+    assert job["pages_done"] == 12
+    deaths = "SELECT coalesce(sum(copy_deaths), 0) FROM tori_job_parts WHERE job_id = $1::uuid"
+    assert await fetchval(api.db_url, deaths, job_id) == 0  # rows are gone with the job

@@ -1,0 +1,150 @@
+"""A long document in parts (TORI_SPLIT_PAGES): the split, one part's run, and the merges.
+
+A job with more pages than TORI_SPLIT_PAGES is not run by one pool process: its run queues
+read parts (page ranges), each a queue entry of its own in the job's lane, so any pool
+process of any copy can take one. The read part that ends last prepares the document
+(`pipeline.process.prepare`: what needs every page at once) and queues its NLP parts; the NLP
+part that ends last merges the result and stores it as an unsplit run would (`Runner.succeed`).
+Every write is fenced by the job's run (`store/parts`), so a late part of an older run, or of
+a cancelled or failed job, changes nothing. A part's failure for the document's own reason
+(`JobError`: corrupt, timeout, crashed process) fails the job with that code; a transient
+error, a shutdown or a dead copy puts only that part back in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import pickle
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from tori_ingest.core.errors import JobError
+from tori_ingest.core.logs import bound_job
+from tori_ingest.core.vocab import ErrorCode, Lane
+from tori_ingest.pipeline import process, split
+from tori_ingest.store import parts
+from tori_ingest.worker.context import TRANSIENT_ERRORS
+from tori_ingest.worker.identity import copy_name
+
+if TYPE_CHECKING:
+    from tori_ingest.worker.job_run import Runner
+
+log = logging.getLogger(__name__)
+
+
+def _dump(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _load(blob: bytes) -> Any:
+    # Written by this service's workers into its own database, read only by them.
+    return pickle.loads(blob)
+
+
+def _spent(phase: process.Phase) -> process.Phase:
+    """A phase's times without its output (the merge only adds them up)."""
+    return process.Phase(None, phase.cpu_ms, phase.wall_ms)
+
+
+class PartRunner:
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.settings, self.db, self.pool = runner.settings, runner.db, runner.pool
+
+    async def split(self, row: asyncpg.Record, path: Path) -> bool:
+        """Queue the read parts of a long PDF; False (run it whole) for a short one."""
+        if self.settings.tori_split_pages <= 0:
+            return False
+        lane = Lane(row["lane"])
+        pages = await self.pool.call(process.count_pages, (str(path), row["password"]), lane)
+        ranges = split.read_ranges(pages, self.settings.tori_split_pages)
+        if not ranges:
+            return False
+        planned = [parts.Planned(first, last) for first, last in ranges]
+        if await parts.plan(self.db, row["id"], row["runs"], parts.READ, planned):
+            log.info(
+                "job split into parts",
+                extra={"event": "job.split", "pages": pages, "parts": len(ranges)},
+            )
+        return True
+
+    async def run(self, job_id: uuid.UUID, phase: str, idx: int, run: int) -> None:
+        with bound_job(job_id):
+            started = await parts.start(self.db, job_id, phase, idx, run, copy_name())
+            if started is None:
+                log.info("part no longer wanted", extra={"event": "part.skipped", "phase": phase})
+                return
+            part, job = started
+            try:
+                await self._run(job, phase, idx, part)
+            except JobError as exc:
+                await self.runner.fail(job, exc.code, exc.message)
+            except asyncio.CancelledError:  # shutdown past the grace, or the job's cancel
+                await asyncio.shield(parts.requeue(self.db, job_id, phase, idx))
+                raise
+            except (*TRANSIENT_ERRORS, OSError):
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await parts.requeue(self.db, job_id, phase, idx)
+                raise  # the queue runs the part again, with backoff
+            except Exception as exc:
+                log.exception("part crashed", extra={"event": "part.crashed"})
+                message = f"unexpected error ({type(exc).__name__}); see the worker log"
+                await self.runner.fail(job, ErrorCode.INTERNAL, message)
+
+    async def _run(self, job: asyncpg.Record, phase: str, idx: int, part: asyncpg.Record) -> None:
+        lane, run = Lane(job["lane"]), job["runs"]
+        first, last = part["first_page"], part["last_page"]
+        try:
+            if phase == parts.READ:
+                async with self.runner.storage.local_file(job["storage_key"]) as path:
+                    args = (str(path), job["password"], self.pool.max_pages, job["ocr"])
+                    done = await self.pool.call(process.read_part, (*args, first, last), lane)
+            else:
+                texts, language = _load(part["input"])
+                done = await self.pool.call(process.annotate_part, (texts, language, first), lane)
+        except JobError as exc:  # the job fails with the part's code, saying which pages
+            exc.message = f"{exc.message} (pages {first}-{last})"
+            raise
+        ended = await parts.end(self.db, job["id"], phase, idx, run, _dump(done))
+        if ended and phase == parts.READ:
+            await self._prepare(job, lane)
+        elif ended:
+            await self._finish(job, lane)
+
+    async def _prepare(self, job: asyncpg.Record, lane: Lane) -> None:
+        """Every page is read: the document-level steps, then the NLP parts."""
+        reads = [_load(blob) for blob in await parts.outputs(self.db, job["id"], parts.READ)]
+        prepared = await self.pool.call(process.prepare, ([r.out for r in reads],), lane)
+        spent = [_spent(r) for r in reads]
+        blob = _dump((prepared, spent))
+        if not await parts.save(self.db, job["id"], job["runs"], parts.PREPARE, blob):
+            return
+        texts, language = prepared.out.texts, prepared.out.language
+        planned = [
+            parts.Planned(first, last, _dump((texts[first - 1 : last], language)))
+            for first, last in split.nlp_ranges([len(t) for t in texts])
+        ]
+        await parts.plan(self.db, job["id"], job["runs"], parts.NLP, planned)
+
+    async def _finish(self, job: asyncpg.Record, lane: Lane) -> None:
+        """Every page is annotated: merge, and store the result once."""
+        began = time.perf_counter()
+        prepared, spent = _load((await parts.outputs(self.db, job["id"], parts.PREPARE))[0])
+        counts = [_load(blob) for blob in await parts.outputs(self.db, job["id"], parts.NLP)]
+        phases = [*spent, _spent(prepared), *(_spent(c) for c in counts)]
+        args = (prepared.out, [c.out for c in counts], phases)
+        out = await self.pool.call(process.finish, args, lane)
+        queue_wait_ms = (job["started_at"] - job["created_at"]).total_seconds() * 1000
+        total_ms = (datetime.now(UTC) - job["started_at"]).total_seconds() * 1000
+        await self.runner.succeed(job, out, queue_wait_ms, total_ms)
+        log.info(
+            "split job merged",
+            extra={"event": "job.merged", "merge_ms": round((time.perf_counter() - began) * 1000)},
+        )
