@@ -174,6 +174,12 @@ def _bench_args(sub: Subparsers) -> None:
         "--backfill", type=int, default=2000, help="objects of the --storage back-fill (0: skip)"
     )
     bench.add_argument(
+        "--long",
+        action="store_true",
+        help="measure long documents instead: one alone on an idle service, split into parts "
+        "or not (TORI_SPLIT_PAGES), on one copy and on two workers",
+    )
+    bench.add_argument(
         "--ocr",
         action="store_true",
         help="measure OCR instead: generated scans, and --corpus's former no_text PDFs",

@@ -112,3 +112,17 @@ async def test_a_copy_killed_while_it_runs_a_part_costs_only_that_part(
     assert job["pages_done"] == 12
     deaths = "SELECT coalesce(sum(copy_deaths), 0) FROM tori_job_parts WHERE job_id = $1::uuid"
     assert await fetchval(api.db_url, deaths, job_id) == 0  # rows are gone with the job
+
+
+async def test_lanes_hold_under_a_split_bulk_job(split: Server) -> None:
+    """Its parts fill the processes bulk work may use: an upload still gets the pool's spare
+    process at once, and a bulk job submitted after it is not queued behind all its parts."""
+    big = split.upload(hooked("slow=3", pages=12), priority="bulk").json()["job_id"]
+    await wait_for(lambda: split.status(big).get("parts"), 30, "the bulk job's parts")
+    small = split.upload(prose_pdf(1), priority="bulk").json()["job_id"]
+    upload = await split.wait_job(split.upload(prose_pdf(1)).json()["job_id"], timeout=30)
+    assert upload["status"] == "succeeded"
+    assert split.status(big)["status"] == "running"  # the upload did not wait for it
+    later, first = await split.wait_job(small), await split.wait_job(big)
+    assert later["status"] == first["status"] == "succeeded"
+    assert later["finished_at"] < first["finished_at"]  # not starved behind every part

@@ -254,6 +254,10 @@ def main(args: Any) -> int:
         )
     elif getattr(args, "storage", False):
         figures = storage_bench(args, log)
+    elif getattr(args, "long", False):
+        from tori_ingest.bench import long
+
+        figures = long.run(Path(args.corpus) if args.corpus else None, model, pool_size, log)
     elif getattr(args, "ocr", False):
         from tori_ingest.bench import ocr
 

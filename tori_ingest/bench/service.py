@@ -44,7 +44,9 @@ class Service:
         pool_size: int,
         extra_env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
+        command: str = "serve",
     ) -> None:
+        """`command` serve, or worker (its probes on the port, through TORI_METRICS_PORT)."""
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -58,10 +60,15 @@ class Service:
             "TORI_LOG_FORMAT": "json",
             **(extra_env or {}),
         }
+        cli = [sys.executable, "-m", "tori_ingest", command, *args]
+        if command == "serve":
+            cli += ["--port", str(self.port)]
+        else:
+            env["TORI_METRICS_PORT"] = str(self.port)
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log = (data_dir / "service.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tori_ingest", "serve", "--port", str(self.port), *args],
+            cli,
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
