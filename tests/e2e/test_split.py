@@ -6,9 +6,11 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+import orjson
 import pytest
+from websockets.sync.client import connect
 
-from tests.helpers import Server, StartServer, fetchval, wait_for
+from tests.helpers import Server, StartServer, fetchval, wait_for, ws_url
 from tests.pdfs import hooked, prose_pdf
 
 SPLIT = {"TORI_SPLIT_PAGES": "4", "TORI_TEST_HOOKS": "1", "TORI_JOB_TIMEOUT_S": "4"}
@@ -49,18 +51,24 @@ async def test_a_split_job_gets_the_unsplit_result(
 
 async def test_a_running_split_job_lists_its_parts(split: Server) -> None:
     job_id = split.upload(hooked("slow=2", pages=12)).json()["job_id"]
+    seen: list[dict[str, Any]] = []
+    with connect(ws_url(split, "/ws")) as ws:  # the WebSocket state carries them too
+        ws.send(orjson.dumps({"subscribe": [job_id]}).decode())
+        while not any(m.get("status") == "succeeded" for m in seen):
+            seen.append(orjson.loads(ws.recv(timeout=60)))
+    live = [m["parts"] for m in seen if m.get("parts")]
+    assert live and all(len(p) == 8 for p in live if p[0]["phase"] == "read")
+    assert any(part["status"] == "running" and part["copy"] for p in live for part in p)
+    assert seen[-1]["parts"] is None  # a finished job has none
+    job_id = split.upload(hooked("slow=2", pages=12)).json()["job_id"]
 
     def listed() -> list[dict[str, Any]] | None:
         body = split.status(job_id)
         return body.get("parts") if body["status"] == "running" else None
 
     found = await wait_for(listed, 30, "the job's parts")
-    assert [(p["first_page"], p["last_page"]) for p in found] == [
-        (1, 3),
-        (4, 6),
-        (7, 9),
-        (10, 12),
-    ]
+    pages = [(p["first_page"], p["last_page"]) for p in found]
+    assert pages == [(1, 2), (3, 4), (5, 6), (7, 8), (9, 9), (10, 10), (11, 11), (12, 12)]
     assert {p["phase"] for p in found} == {"read"}
     assert any(p["status"] == "running" and p["copy"] for p in found)
     job = await split.wait_job(job_id)
@@ -77,8 +85,10 @@ async def test_cancel_stops_every_part(split: Server) -> None:
     await wait_for(running_parts, 30, "parts to run")
     assert split.client.delete(f"/jobs/{job_id}").json()["status"] == "cancelled"
     assert await parts_left(split, job_id) == 0
-    # The hanging parts' processes were killed: the pool takes new work at once.
-    after = await split.wait_job(split.upload(prose_pdf(1)).json()["job_id"], timeout=60)
+    # The hanging parts' processes were killed: bulk work (which shares the processes parts
+    # use, not the spare one kept for uploads) runs at once.
+    bulk = split.upload(prose_pdf(1), priority="bulk").json()["job_id"]
+    after = await split.wait_job(bulk, timeout=60)
     assert after["status"] == "succeeded"
     assert split.status(job_id)["status"] == "cancelled"
 

@@ -191,6 +191,11 @@ class JobEvent(Model):
     error: ErrorInfo | None
     version: int
     copy_name: str | None = Field(None, description="while running: the copy (host:pid) running it")
+    parts: list[PartView] | None = Field(
+        None,
+        description="a running split job's parts of the phase under way (the first 40; "
+        "GET /jobs/{id} lists them all); null otherwise",
+    )
 
 
 class EventError(Model):

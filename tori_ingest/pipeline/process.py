@@ -28,6 +28,7 @@ from tori_ingest.pipeline import (
     nlp,
     ocr,
     scan,
+    split,
     structure,
 )
 
@@ -83,15 +84,26 @@ def init_process(
 
 
 def process(
-    job_id: str, path: str, password: str | None, max_pages: int, ocr_mode: str | None = None
-) -> Processed:
+    job_id: str,
+    path: str,
+    password: str | None,
+    max_pages: int,
+    ocr_mode: str | None = None,
+    split_pages: int = 0,
+) -> Processed | list[tuple[int, int]]:
     """The CPU part of a job; raises JobError for a document that cannot be ingested (with the
     CPU its stages took until then).
 
     `ocr_mode`: the job's own OCR mode (None: TORI_OCR). The phases are those of a split
     document (`read_part`, `prepare`, `annotate_part`, `finish`) run here as its one part, so
-    a split document's result is the unsplit one by construction.
+    a split document's result is the unsplit one by construction. A PDF with more pages than
+    `split_pages` (TORI_SPLIT_PAGES) is not processed: its read parts' page ranges come back
+    (counted here, in the job's one trip to the pool, so a short job pays no extra one).
     """
+    if split_pages > 0:
+        ranges = split.read_ranges(count_pages(path, password), split_pages)
+        if ranges:
+            return ranges
     clock = _Clock()
     try:
         report = _Progress(job_id, _state.get("events"))

@@ -7,17 +7,18 @@ Measured on the 2-core bench machine, one process, each phase timed apart:
   reading 1.9 s in 4 parts, 2.8 s in 20 (each part opens the PDF again: ~50 ms for that
   book), prepare 0.5 s; what crosses the process boundary pickles in 40 ms (6.8 MB).
 So reading is cut into at least MIN_PARTS parts of at most TORI_SPLIT_PAGES pages of even
-size (equal parts end together), and NLP, which is all a born-digital book costs, by
-characters once they are known: NLP_PART_CHARS is about 0.4 s of NLP, against a part's fixed
-cost of a few tens of ms.
+size (equal parts end together; with 4 parts of a 48-page scan on 3 processes, the last part
+ran alone: 0.64x the unsplit time instead of 0.5x), and NLP, which is all a born-digital book
+costs, by characters once they are known: NLP_PART_CHARS is about 1 s of NLP, against a
+part's fixed cost of 30-45 ms of CPU (measured: `bench --long`).
 """
 
 from __future__ import annotations
 
 import math
 
-MIN_PARTS = 4  # the parts of one document keep that many pool processes busy
-NLP_PART_CHARS = 20_000
+MIN_PARTS = 8  # small enough that the last round of parts leaves few processes idle
+NLP_PART_CHARS = 50_000
 
 
 def read_ranges(pages: int, split_pages: int) -> list[tuple[int, int]]:

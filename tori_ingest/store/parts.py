@@ -40,6 +40,8 @@ SELECT $1, $2, $3, $4, $5, $6, $7, q FROM unnest(procrastinate_defer_jobs_v1(ARR
     NULL::timestamptz)::procrastinate_job_to_defer_v1])) q
 """
 _OWNED = "SELECT lane FROM tori_jobs WHERE id = $1 AND runs = $2 AND status = $3 FOR UPDATE"
+# A part changed: the job's live state (sql/017_part_events.sql) goes out again.
+_ANNOUNCE = "UPDATE tori_jobs SET parts_version = parts_version + 1 WHERE id = $1"
 
 
 async def plan(
@@ -61,6 +63,7 @@ async def plan(
                 for i, p in enumerate(parts)
             ],
         )
+        await conn.execute(_ANNOUNCE, job_id)
         if phase == READ:
             await conn.execute(
                 "UPDATE tori_jobs SET pages_total = $2 WHERE id = $1", job_id, parts[-1].last
@@ -114,6 +117,8 @@ async def start(
             copy,
             SUCCEEDED,
         )
+        if part is not None:
+            await conn.execute(_ANNOUNCE, job_id)  # after the part changed: the event shows it
     return None if part is None else (part, job)
 
 
@@ -139,10 +144,12 @@ async def end(
         )
         if pages is None:
             return None  # done already (a retry of a part that had ended)
-        if phase == NLP:
-            await conn.execute(
-                "UPDATE tori_jobs SET pages_done = pages_done + $2 WHERE id = $1", job_id, pages
-            )
+        await conn.execute(
+            "UPDATE tori_jobs SET pages_done = pages_done + $2, parts_version = parts_version + 1"
+            " WHERE id = $1",
+            job_id,
+            pages if phase == NLP else 0,
+        )
         left = await conn.fetchval(
             "SELECT count(*) FROM tori_job_parts WHERE job_id = $1 AND phase = $2 AND status <> $3",
             job_id,

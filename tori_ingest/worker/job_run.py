@@ -95,11 +95,17 @@ class Runner:
         began = time.perf_counter()
         try:
             async with self.storage.local_file(row["storage_key"]) as path:
-                if await self.parts.split(row, path):
-                    return  # its parts are queued; the last one to end stores the result
                 out = await self.pool.run(
-                    str(job_id), str(path), row["password"], row["ocr"], Lane(row["lane"])
+                    str(job_id),
+                    str(path),
+                    row["password"],
+                    row["ocr"],
+                    Lane(row["lane"]),
+                    self.settings.tori_split_pages,
                 )
+            if isinstance(out, list):  # a long PDF: its parts' page ranges
+                await self.parts.split(row, out)
+                return  # the last part to end stores the result
             await self.succeed(row, out, queue_wait_ms, (time.perf_counter() - began) * 1000)
         except JobError as exc:
             _count_stage_cpu(exc.cpu_ms)

@@ -20,7 +20,6 @@ import pickle
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
     from tori_ingest.worker.job_run import Runner
 
 log = logging.getLogger(__name__)
+
+SHARED = Lane.BULK  # the pool's lane for part work (see `PartRunner._run`)
 
 
 def _dump(value: Any) -> bytes:
@@ -58,22 +59,14 @@ class PartRunner:
         self.runner = runner
         self.settings, self.db, self.pool = runner.settings, runner.db, runner.pool
 
-    async def split(self, row: asyncpg.Record, path: Path) -> bool:
-        """Queue the read parts of a long PDF; False (run it whole) for a short one."""
-        if self.settings.tori_split_pages <= 0:
-            return False
-        lane = Lane(row["lane"])
-        pages = await self.pool.call(process.count_pages, (str(path), row["password"]), lane)
-        ranges = split.read_ranges(pages, self.settings.tori_split_pages)
-        if not ranges:
-            return False
+    async def split(self, row: asyncpg.Record, ranges: list[tuple[int, int]]) -> None:
+        """Queue the read parts of a long PDF (their page ranges came from the pool)."""
         planned = [parts.Planned(first, last) for first, last in ranges]
         if await parts.plan(self.db, row["id"], row["runs"], parts.READ, planned):
             log.info(
                 "job split into parts",
-                extra={"event": "job.split", "pages": pages, "parts": len(ranges)},
+                extra={"event": "job.split", "pages": ranges[-1][1], "parts": len(ranges)},
             )
-        return True
 
     async def run(self, job_id: uuid.UUID, phase: str, idx: int, run: int) -> None:
         with bound_job(job_id):
@@ -99,7 +92,9 @@ class PartRunner:
                 await self.runner.fail(job, ErrorCode.INTERNAL, message)
 
     async def _run(self, job: asyncpg.Record, phase: str, idx: int, part: asyncpg.Record) -> None:
-        lane, run = Lane(job["lane"]), job["runs"]
+        # Parts share the processes bulk work may use, whatever the job's lane: the pool's
+        # spare process stays free for uploads (and no more parts run than there are cores).
+        lane, run = SHARED, job["runs"]
         first, last = part["first_page"], part["last_page"]
         try:
             if phase == parts.READ:

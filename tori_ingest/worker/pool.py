@@ -97,10 +97,12 @@ class Pool:
         password: str | None,
         ocr: str | None = None,
         lane: Lane = Lane.INTERACTIVE,
-    ) -> Processed:
-        """Run one job's CPU work; a hang, crash or cancel kills only that job's process."""
-        result: Processed = await self.call(
-            process.process, (job_id, path, password, self.max_pages, ocr), lane
+        split_pages: int = 0,
+    ) -> Processed | list[tuple[int, int]]:
+        """Run one job's CPU work; a hang, crash or cancel kills only that job's process. A
+        PDF longer than `split_pages` gives its read parts' page ranges instead."""
+        result: Processed | list[tuple[int, int]] = await self.call(
+            process.process, (job_id, path, password, self.max_pages, ocr, split_pages), lane
         )
         return result
 

@@ -1,0 +1,35 @@
+"""Where a long document is cut: every page in exactly one part, parts of even size."""
+
+from __future__ import annotations
+
+import pytest
+
+from tori_ingest.pipeline.split import MIN_PARTS, NLP_PART_CHARS, nlp_ranges, read_ranges
+
+
+def covers(ranges: list[tuple[int, int]], pages: int) -> bool:
+    flat = [p for first, last in ranges for p in range(first, last + 1)]
+    return flat == list(range(1, pages + 1))
+
+
+@pytest.mark.parametrize("pages", [17, 48, 100, 320, 5000])
+def test_read_parts_cover_every_page_in_even_parts(pages: int) -> None:
+    ranges = read_ranges(pages, 16)
+    assert covers(ranges, pages)
+    sizes = [last - first + 1 for first, last in ranges]
+    assert max(sizes) - min(sizes) <= 1 and max(sizes) <= 16
+    assert len(ranges) >= min(pages, MIN_PARTS)
+
+
+def test_short_documents_and_zero_are_not_split() -> None:
+    assert read_ranges(16, 16) == [] and read_ranges(500, 0) == []
+
+
+def test_nlp_parts_follow_the_characters() -> None:
+    chars = [2000] * 300 + [0] * 20  # a book with blank pages at the end
+    ranges = nlp_ranges(chars)
+    assert covers(ranges, len(chars))
+    per_part = [sum(chars[first - 1 : last]) for first, last in ranges]
+    assert len(ranges) == -(-sum(chars) // NLP_PART_CHARS)
+    assert max(per_part) - min(per_part) <= 2 * 2000 + 20 * 0
+    assert nlp_ranges([10, 0, 5]) == [(1, 3)]  # little text: one part
