@@ -100,11 +100,11 @@ def process(
     `split_pages` (TORI_SPLIT_PAGES) is not processed: its read parts' page ranges come back
     (counted here, in the job's one trip to the pool, so a short job pays no extra one).
     """
+    clock = _Clock()  # the page count is part of reading (`extract`) for a job run whole
     if split_pages > 0:
         ranges = split.read_ranges(count_pages(path, password), split_pages)
         if ranges:
             return ranges
-    clock = _Clock()
     try:
         report = _Progress(job_id, _state.get("events"))
         # pages_done counts pages fully done (read, cleaned, annotated): while pages are read
