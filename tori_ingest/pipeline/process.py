@@ -101,15 +101,17 @@ def process(
     (counted here, in the job's one trip to the pool, so a short job pays no extra one).
     """
     clock = _Clock()  # the page count is part of reading (`extract`) for a job run whole
+    data = _file(path)
     if split_pages > 0:
-        ranges = split.read_ranges(count_pages(path, password), split_pages)
+        ranges = split.read_ranges(extract.page_count(data, password), split_pages)
         if ranges:
             return ranges
     try:
         report = _Progress(job_id, _state.get("events"))
         # pages_done counts pages fully done (read, cleaned, annotated): while pages are read
         # (text layer, OCR) it stays 0, and the reports only say the job is alive.
-        read = _read(clock, path, password, max_pages, ocr_mode, None, lambda d, t: report(0, t))
+        read = _read(clock, data, password, max_pages, ocr_mode, None, lambda d, t: report(0, t))
+        del data
         prepared = _prepare(clock, [read])
         total = len(prepared.texts)
         counts = _count(
@@ -155,7 +157,9 @@ def read_part(
 ) -> Phase:
     """Pages first..last of a PDF: text layer, OCR where needed, page layout."""
     clock = _Clock()
-    return _phase(clock, lambda: _read(clock, path, password, max_pages, ocr_mode, (first, last)))
+    return _phase(
+        clock, lambda: _read(clock, _file(path), password, max_pages, ocr_mode, (first, last))
+    )
 
 
 def prepare(reads: list[scan.Read]) -> Phase:
@@ -189,17 +193,20 @@ def _phase(clock: _Clock, run: Callable[[], Any]) -> Phase:
     return Phase(out, dict(clock.cpu), dict(clock.wall))
 
 
+def _file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _read(
     clock: _Clock,
-    path: str,
+    data: bytes,
     password: str | None,
     max_pages: int,
     ocr_mode: str | None,
     pages: tuple[int, int] | None,
     progress: scan.Progress = lambda _done, _total: None,
 ) -> scan.Read:
-    with open(path, "rb") as f:
-        data = f.read()
     if _state.get("test_hooks"):
         _test_hook(data)
     config: PipelineConfig = _state.get("config") or PipelineConfig()
@@ -207,7 +214,6 @@ def _read(
         password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor, pages
     )
     read = scan.read(data, options, _engine, progress)
-    del data
     clock.lap(
         Stage.EXTRACT,
         inner={Stage.OCR: (read.ocr_ms, read.ocr_cpu_ms), Stage.LAYOUT: read.layout_ms},
@@ -338,14 +344,6 @@ def _engine() -> ocr.Engine:
         _state["engine"] = ocr.Engine(config.languages)
     engine: ocr.Engine = _state["engine"]
     return engine
-
-
-def count_pages(path: str, password: str | None) -> int:
-    """A PDF's page count, to decide whether to split it; 0 for an image or a file pypdf
-    cannot count (its unsplit run then says why)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    return extract.page_count(data, password)
 
 
 def ping() -> int:
