@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from collections.abc import Iterable
 
@@ -84,12 +85,13 @@ def prose_pdf(n_pages: int, **kw: object) -> bytes:
     return make_pdf([prose_lines(i) for i in range(1, n_pages + 1)], **kw)  # type: ignore[arg-type]
 
 
-def hooked(marker: str, pages: int = 1) -> bytes:
+def hooked(marker: str, pages: int = 1, *, unique: bool = False) -> bytes:
     """A valid PDF whose first KiB carries a test-hook marker (a PDF comment line; the server
-    needs TORI_TEST_HOOKS=1): `hang`, `crash`, `slow[=S]`, `memory`."""
+    needs TORI_TEST_HOOKS=1): `hang`, `crash`, `slow[=S]`, `memory`, `part-crash[=once]`."""
     data = prose_pdf(pages)
     head, rest = data.split(b"\n", 1)
-    return head + f"\n%tori-test-{marker}\n".encode() + rest
+    nonce = f"%{uuid.uuid4()}\n" if unique else ""  # a document no earlier run has seen
+    return head + f"\n%tori-test-{marker}\n{nonce}".encode() + rest
 
 
 # --- hand-built PDFs (content streams fpdf2 would not write) -----------------------------------

@@ -1,7 +1,7 @@
 """SPEC §6 for real: hangs, crashes, memory bombs, cancel/retry, SIGKILL, SIGTERM, DB restart.
 
 Failure modes are triggered by markers in a test PDF's first KiB, honoured only with
-TORI_TEST_HOOKS=1 (see `pipeline._test_hook`).
+TORI_TEST_HOOKS=1 (see `pipeline/hooks.py`).
 """
 
 from __future__ import annotations

@@ -100,6 +100,32 @@ async def test_a_part_past_the_timeout_fails_the_job_with_its_pages(split: Serve
     assert "(pages " in job["error"]["message"]
 
 
+def events(srv: Server, job_id: str, name: str) -> list[dict[str, Any]]:
+    """The service's log lines of one kind about one job."""
+    lines = [orjson.loads(line) for line in srv.log_path.read_text().splitlines() if line]
+    return [e for e in lines if e.get("event") == name and e.get("job_id") == job_id]
+
+
+async def test_a_part_whose_process_crashes_is_retried_alone(split: Server) -> None:
+    job_id = split.upload(hooked("part-crash=once", pages=12, unique=True)).json()["job_id"]
+    job = await split.wait_job(job_id, timeout=90)
+    assert job["status"] == "succeeded", job
+    assert job["pages_done"] == 12
+    [crash] = events(split, job_id, "part.crashed")
+    assert (crash["phase"], crash["idx"], crash["deaths"]) == ("read", 0, 1)
+    [planned] = events(split, job_id, "job.split")
+    done = [e["pages"] for e in events(split, job_id, "part.done") if e["phase"] == "read"]
+    assert len(done) == len(set(done)) == planned["parts"]  # each read part ended once
+
+
+async def test_a_part_that_kills_its_process_every_time_fails_the_job(split: Server) -> None:
+    job = await split.wait_job(split.upload(hooked("part-crash", pages=12)).json()["job_id"], 120)
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "worker_crashed"
+    assert "died 3 times (TORI_MAX_ATTEMPTS)" in job["error"]["message"]
+    assert "(pages 1-" in job["error"]["message"]
+
+
 async def test_a_copy_killed_while_it_runs_a_part_costs_only_that_part(
     start_server: StartServer,
 ) -> None:

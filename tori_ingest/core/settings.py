@@ -107,7 +107,10 @@ class Settings(BaseSettings):
         "(0: never split)",
     )
     tori_max_attempts: int = Field(
-        3, ge=1, description="attempts for transient errors, and deaths of the copy running a job"
+        3,
+        ge=1,
+        description="attempts for transient errors; deaths of the copy running a job (or of a "
+        "part's process) before it fails worker_crashed",
     )
     tori_shutdown_grace_s: int = Field(25, ge=0, description="SIGTERM grace for in-flight jobs")
     tori_retention_days: int = Field(30, ge=1, description="files/results purge (410 expired)")

@@ -23,6 +23,7 @@ from tori_ingest.pipeline import (
     chunking,
     clean,
     extract,
+    hooks,
     language,
     layout,
     nlp,
@@ -34,10 +35,6 @@ from tori_ingest.pipeline import (
 
 # Pool processes report progress at most this often per job.
 PROGRESS_INTERVAL_S = 0.25
-# Markers (in a PDF's first KiB) that trigger failure modes in tests; TORI_TEST_HOOKS only.
-HOOK_HANG, HOOK_CRASH = b"%tori-test-hang", b"%tori-test-crash"
-HOOK_SLOW, HOOK_MEMORY = b"%tori-test-slow", b"%tori-test-memory"
-SLOW_S = 4.0
 
 _state: dict[str, Any] = {}
 
@@ -208,7 +205,7 @@ def _read(
     progress: scan.Progress = lambda _done, _total: None,
 ) -> scan.Read:
     if _state.get("test_hooks"):
-        _test_hook(data)
+        hooks.run(data, pages)
     config: PipelineConfig = _state.get("config") or PipelineConfig()
     options = scan.Options(
         password, max_pages, OcrMode(ocr_mode or config.mode), config.dpi, config.extractor, pages
@@ -367,19 +364,3 @@ class _Progress:
             return
         self.last = now
         self.events.put(("progress", self.job_id, done, total))
-
-
-def _test_hook(data: bytes) -> None:
-    head = data[:1024]
-    if HOOK_HANG in head:
-        while True:
-            time.sleep(1)
-    if HOOK_CRASH in head:
-        os.kill(os.getpid(), signal.SIGSEGV)
-    if HOOK_SLOW in head:  # "%tori-test-slow" sleeps SLOW_S, "%tori-test-slow=12" 12 s
-        after = head.split(HOOK_SLOW, 1)[1]
-        seconds = after[1:].split(b"\n", 1)[0] if after.startswith(b"=") else b""
-        time.sleep(float(seconds) if seconds.strip().isdigit() else SLOW_S)
-    if HOOK_MEMORY in head:  # like a decompression bomb: far more than the address-space cap
-        hog = bytearray(64 * 1024**3)
-        del hog

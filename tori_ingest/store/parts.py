@@ -181,8 +181,9 @@ async def requeue(db: asyncpg.Pool, job_id: uuid.UUID, phase: str, idx: int) -> 
     )
 
 
-async def lost_with_copy(db: asyncpg.Pool, job_id: uuid.UUID, phase: str, idx: int) -> int | None:
-    """running → queued for a part whose copy died; returns its count of such deaths."""
+async def died(db: asyncpg.Pool, job_id: uuid.UUID, phase: str, idx: int) -> int | None:
+    """running → queued for a part whose copy or pool process died; returns its count of such
+    deaths (None when the part is no longer running)."""
     deaths: int | None = await db.fetchval(
         """UPDATE tori_job_parts SET status = $4, copy_deaths = copy_deaths + 1
            WHERE job_id = $1 AND phase = $2 AND idx = $3 AND status = $5

@@ -16,6 +16,11 @@ from tori_ingest.worker.pool import Pool
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*DB_UNAVAILABLE_ERRORS, Unavailable)
 
 
+class RunAgain(Exception):
+    """Raised by a run that gave its queue entry back: the queue runs it again after backoff
+    (a split job's part whose pool process died)."""
+
+
 @dataclass
 class WorkerContext:
     settings: Settings

@@ -120,7 +120,7 @@ async def _recover_stalled_parts(
             continue
         args = job.task_kwargs
         job_id, phase, idx = uuid.UUID(str(args["job_id"])), str(args["phase"]), int(args["idx"])
-        deaths = await parts.lost_with_copy(db, job_id, phase, idx)
+        deaths = await parts.died(db, job_id, phase, idx)
         if deaths is not None and deaths >= max_deaths:
             await jobs.fail(db, job_id, ErrorCode.WORKER_CRASHED, _poison(deaths))
             continue

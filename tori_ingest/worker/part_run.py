@@ -7,8 +7,10 @@ process of any copy can take one. The read part that ends last prepares the docu
 part that ends last merges the result and stores it as an unsplit run would (`Runner.succeed`).
 Every write is fenced by the job's run (`store/parts`), so a late part of an older run, or of
 a cancelled or failed job, changes nothing. A part's failure for the document's own reason
-(`JobError`: corrupt, timeout, crashed process) fails the job with that code; a transient
-error, a shutdown or a dead copy puts only that part back in the queue.
+(`JobError`: corrupt, timeout) fails the job with that code; a transient error, a shutdown, a
+dead copy or a crashed pool process puts only that part back in the queue. Deaths are counted
+per part: at TORI_MAX_ATTEMPTS of them the part is taken to be what kills its process, and the
+job fails `worker_crashed`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from tori_ingest.core.logs import bound_job
 from tori_ingest.core.vocab import ErrorCode, Lane
 from tori_ingest.pipeline import process, split
 from tori_ingest.store import parts
-from tori_ingest.worker.context import TRANSIENT_ERRORS
+from tori_ingest.worker.context import TRANSIENT_ERRORS, RunAgain
 from tori_ingest.worker.identity import copy_name
 
 if TYPE_CHECKING:
@@ -47,6 +49,14 @@ def _dump(value: Any) -> bytes:
 def _load(blob: bytes) -> Any:
     # Written by this service's workers into its own database, read only by them.
     return pickle.loads(blob)
+
+
+class _Crashed(Exception):
+    """The pool process running a part's own pages died (not its prepare or finish)."""
+
+    def __init__(self, error: JobError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _spent(phase: process.Phase) -> process.Phase:
@@ -77,6 +87,8 @@ class PartRunner:
             part, job = started
             try:
                 await self._run(job, phase, idx, part)
+            except _Crashed as exc:
+                await self._crashed(job, phase, idx, exc.error)
             except JobError as exc:
                 await self.runner.fail(job, exc.code, exc.message)
             except asyncio.CancelledError:  # shutdown past the grace, or the job's cancel
@@ -90,6 +102,24 @@ class PartRunner:
                 log.exception("part crashed", extra={"event": "part.crashed"})
                 message = f"unexpected error ({type(exc).__name__}); see the worker log"
                 await self.runner.fail(job, ErrorCode.INTERNAL, message)
+
+    async def _crashed(self, job: asyncpg.Record, phase: str, idx: int, error: JobError) -> None:
+        """Only this part runs again (with backoff), until it has killed its process
+        TORI_MAX_ATTEMPTS times."""
+        deaths = await parts.died(self.db, job["id"], phase, idx)
+        if deaths is None:
+            return  # the job ended meanwhile (cancelled, failed by another part)
+        limit = self.settings.tori_max_attempts
+        log.warning(
+            "part's process died",
+            extra={"event": "part.crashed", "phase": phase, "idx": idx, "deaths": deaths},
+        )
+        if deaths >= limit:
+            await self.runner.fail(
+                job, error.code, f"{error.message}; it died {deaths} times (TORI_MAX_ATTEMPTS)"
+            )
+            return
+        raise RunAgain(error.message)
 
     async def _run(self, job: asyncpg.Record, phase: str, idx: int, part: asyncpg.Record) -> None:
         # Parts share the processes bulk work may use, whatever the job's lane: the pool's
@@ -106,8 +136,18 @@ class PartRunner:
                 done = await self.pool.call(process.annotate_part, (texts, language, first), lane)
         except JobError as exc:  # the job fails with the part's code, saying which pages
             exc.message = f"{exc.message} (pages {first}-{last})"
+            if exc.code is ErrorCode.WORKER_CRASHED:
+                raise _Crashed(exc) from None
             raise
         ended = await parts.end(self.db, job["id"], phase, idx, run, _dump(done))
+        log.info(
+            "part done",
+            extra={"event": "part.done", "phase": phase, "pages": f"{first}-{last}"}
+            | {
+                "cpu_ms": round(sum(done.cpu_ms.values())),
+                "wall_ms": round(sum(done.wall_ms.values())),
+            },
+        )
         if ended and phase == parts.READ:
             await self._prepare(job, lane)
         elif ended:

@@ -16,7 +16,7 @@ from tori_ingest.core.settings import Settings
 from tori_ingest.store import deliveries, jobs, parts
 from tori_ingest.worker import maintenance
 from tori_ingest.worker.connector import connector
-from tori_ingest.worker.context import TRANSIENT_ERRORS
+from tori_ingest.worker.context import TRANSIENT_ERRORS, RunAgain
 from tori_ingest.worker.job_run import Runner
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,9 @@ MAX_BACKOFF_S = 60.0
 
 
 class IngestRetry(BaseRetryStrategy):
-    """When Procrastinate runs an ingest job again: a run cut short by a shutdown at once, a
-    transient error after exponential backoff (capped, with jitter so a burst spreads out).
+    """When Procrastinate runs an ingest job (or part) again: a run cut short by a shutdown at
+    once, a transient error or a part's crashed process after exponential backoff (capped, with
+    jitter so a burst spreads out).
 
     No limit here: the job row counts attempts (refunding shutdowns and stalls) and the runner
     ends the job itself at TORI_MAX_ATTEMPTS, so a database outage of any length loses nothing.
@@ -40,7 +41,7 @@ class IngestRetry(BaseRetryStrategy):
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, asyncio.CancelledError):
             return RetryDecision(retry_in={"seconds": 0})
-        if not isinstance(exception, (*TRANSIENT_ERRORS, OSError)):
+        if not isinstance(exception, (*TRANSIENT_ERRORS, OSError, RunAgain)):
             return None
         wait = min(2.0 ** (job.attempts + 1), MAX_BACKOFF_S) + random.random()
         return RetryDecision(retry_in={"seconds": wait})
