@@ -5,11 +5,14 @@ Time from upload to `succeeded` for a 48-page scan (generated prose rendered at 
 TORI_SPLIT_PAGES=0 and with splitting on, on one copy (`serve`, the pool size given) and on
 two `worker` copies of TORI_POOL_SIZE=1 behind a `serve --no-worker`. The per-part overhead
 is the CPU the split run spent beyond the unsplit one (both from the result's
-`timings_ms.cpu`), divided by its parts.
+`timings_ms.cpu`), divided by its parts. With splitting on, it also times one-page uploads
+(interactive lane, one at a time) while the scan, submitted in the bulk lane, has its parts
+running on every process bulk work may use: the lanes' promise under a split job.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +34,7 @@ from tori_ingest.pipeline import split
 from tori_ingest.store.db import database_url
 
 SCAN_PAGES, SCAN_DPI, BOOK_PAGES = 48, 150, 320
+UPLOADS_UNDER_SPLIT = 5
 
 
 def documents(corpus: Path | None, work: Path) -> dict[str, Path]:
@@ -87,6 +91,43 @@ def one_alone(base: str, path: Path) -> dict[str, Any]:
     }
 
 
+def interactive_under_split(base: str, scan: Path, page: bytes) -> dict[str, Any]:
+    """Upload → succeeded of one-page PDFs while a split bulk scan's parts run; the scan is
+    cancelled afterwards (its time is measured above)."""
+    with httpx.Client(base_url=base, timeout=600) as client:
+        bulk = client.post(
+            "/jobs",
+            params={"reprocess": "true"},
+            data={"priority": "bulk"},
+            files={"file": (scan.name, scan.read_bytes())},
+        ).json()["job_id"]
+        deadline = time.monotonic() + 120
+        while not _parts_running(client.get(f"/jobs/{bulk}").json()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the bulk scan's parts never started")
+            time.sleep(0.05)
+        seconds = []
+        for _ in range(UPLOADS_UNDER_SPLIT):
+            began = time.perf_counter()
+            files = {"file": ("page.pdf", page)}
+            job = client.post("/jobs", params={"reprocess": "true"}, files=files).json()
+            while client.get(f"/jobs/{job['job_id']}").json()["status"] not in TERMINAL:
+                time.sleep(0.02)
+            seconds.append(time.perf_counter() - began)
+        still_split = _parts_running(client.get(f"/jobs/{bulk}").json())
+        client.delete(f"/jobs/{bulk}")
+    return {
+        "median_s": round(statistics.median(seconds), 2),
+        "max_s": round(max(seconds), 2),
+        "uploads": len(seconds),
+        "bulk_parts_still_running": still_split,
+    }
+
+
+def _parts_running(job: dict[str, Any]) -> bool:
+    return any(part["status"] == "running" for part in job.get("parts") or [])
+
+
 def run(corpus: Path | None, model: str, pool: int, log: Callable[[str], None]) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="tori-bench-long-"))
     work.chmod(0o755)
@@ -128,10 +169,17 @@ def _measure(
                     log(f"{layout}, split {setting}: {name}: {seen['seconds']} s")
                     entry = figures["documents"].setdefault(name, {}).setdefault(layout, {})
                     entry["split" if setting else "whole"] = seen
+                if setting:
+                    scan = docs["scan 48 p (150 dpi)"]
+                    under = interactive_under_split(base, scan, prose_pdf(1, 11))
+                    log(f"{layout}: one-page uploads under a split bulk scan: {under}")
+                    figures.setdefault("interactive", {})[layout] = under
 
 
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"split_pages": figures["split_pages"]}
+    for layout, under in figures.get("interactive", {}).items():
+        out[f"one-page upload under a split bulk scan | {layout}"] = under
     for name, layouts in figures["documents"].items():
         for layout, seen in layouts.items():
             whole, parted = seen["whole"], seen["split"]

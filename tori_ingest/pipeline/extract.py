@@ -177,18 +177,38 @@ def extract(
     )
 
 
-def page_count(data: bytes, password: str | None = None) -> int:
-    """The page count of a PDF, 0 when it is not one or cannot be opened (no error: the caller
-    only plans with it)."""
+@dataclass(frozen=True)
+class Survey:
+    """What a PDF's page tree tells at once: its pages, and how many of them have no font (no
+    text layer: only OCR can read them)."""
+
+    pages: int
+    fontless: int
+
+
+def survey(data: bytes, password: str | None = None, above: int = 0) -> Survey:
+    """Pages and fontless pages of a PDF, these counted only past `above` pages (fonts are
+    looked up in each page's own resources: text drawn from a form XObject counts as fontless,
+    which only makes its parts smaller). Survey(0, 0) when it is not a PDF or cannot be
+    opened: the caller only plans with it."""
     if b"%PDF" not in data[:1024]:
-        return 0
+        return Survey(0, 0)
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
             _decrypt(reader, password)
-        return len(reader.pages)
+        pages = reader.pages
+        if len(pages) <= above:
+            return Survey(len(pages), 0)
+        return Survey(len(pages), sum(1 for page in pages if not _has_font(page)))
     except (JobError, DependencyError, *_UNREADABLE):
-        return 0
+        return Survey(0, 0)
+
+
+def _has_font(page: PageObject) -> bool:
+    resources = page.get("/Resources")
+    fonts = resources.get_object().get("/Font") if resources is not None else None
+    return bool(fonts is not None and fonts.get_object())
 
 
 def _too_large(message: str) -> JobError:

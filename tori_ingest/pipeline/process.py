@@ -100,7 +100,7 @@ def process(
     clock = _Clock()  # the page count is part of reading (`extract`) for a job run whole
     data = _file(path)
     if split_pages > 0:
-        ranges = split.read_ranges(extract.page_count(data, password), split_pages)
+        ranges = _split(data, password, ocr_mode, split_pages)
         if ranges:
             return ranges
     try:
@@ -142,6 +142,15 @@ class Prepared:
     blocks: list[dict[str, Any]]
     chunks: list[dict[str, Any]]
     warnings: list[str]
+
+
+def _split(
+    data: bytes, password: str | None, ocr_mode: str | None, split_pages: int
+) -> list[tuple[int, int]]:
+    found = extract.survey(data, password, above=split_pages)
+    mode = OcrMode(ocr_mode or (_state.get("config") or PipelineConfig()).mode)
+    to_ocr = {OcrMode.OFF: 0, OcrMode.FORCE: found.pages}.get(mode, found.fontless)
+    return split.read_ranges(found.pages, split_pages, to_ocr)
 
 
 def read_part(

@@ -8,7 +8,10 @@ Measured on the 2-core bench machine, one process, each phase timed apart:
   book), prepare 0.5 s; what crosses the process boundary pickles in 40 ms (6.8 MB).
 So reading is cut into at least MIN_PARTS parts of at most TORI_SPLIT_PAGES pages of even
 size (equal parts end together; with 4 parts of a 48-page scan on 3 processes, the last part
-ran alone: 0.64x the unsplit time instead of 0.5x), and NLP, which is all a born-digital book
+ran alone: 0.64x the unsplit time instead of 0.5x). Where every page has a font (a text
+layer: nothing to OCR), a part may hold TEXT_PAGES_FACTOR times as many pages: reading them
+is cheap next to reopening the PDF for one more part (the book's read phase, 20 parts of 16
+pages, took 1.6 s of its 10.3 s split on two processes). NLP, which is all a born-digital book
 costs, by characters once they are known: NLP_PART_CHARS is about 1 s of NLP, against a
 part's fixed cost of 30-45 ms of CPU (measured: `bench --long`).
 """
@@ -18,15 +21,17 @@ from __future__ import annotations
 import math
 
 MIN_PARTS = 8  # small enough that the last round of parts leaves few processes idle
+TEXT_PAGES_FACTOR = 4
 NLP_PART_CHARS = 50_000
 
 
-def read_ranges(pages: int, split_pages: int) -> list[tuple[int, int]]:
+def read_ranges(pages: int, split_pages: int, to_ocr: int | None = None) -> list[tuple[int, int]]:
     """(first, last) page ranges to read, or [] when the document is not split (TORI_SPLIT_PAGES
-    0, or no more pages than that)."""
+    0, or no more pages than that). `to_ocr`: how many pages may need OCR (None: any)."""
     if split_pages <= 0 or pages <= split_pages:
         return []
-    return _even(pages, min(pages, max(MIN_PARTS, math.ceil(pages / split_pages))))
+    most = split_pages * (TEXT_PAGES_FACTOR if to_ocr == 0 else 1)
+    return _even(pages, min(pages, max(MIN_PARTS, math.ceil(pages / most))))
 
 
 def nlp_ranges(chars: list[int], part_chars: int = NLP_PART_CHARS) -> list[tuple[int, int]]:
