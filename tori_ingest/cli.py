@@ -82,6 +82,11 @@ def _operate_args(sub: Subparsers) -> None:
     config.add_argument(
         "--example-env", action="store_true", help="print every setting with its default"
     )
+    config.add_argument(
+        "--openapi",
+        action="store_true",
+        help="print the API's OpenAPI document (what /openapi.json serves with auth on)",
+    )
 
 
 def _submit_args(sub: Subparsers) -> None:
@@ -202,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config":
         if args.example_env:
             sys.stdout.write(example_env())
+        elif args.openapi:
+            from tori_ingest.http.app import api_document
+
+            print(json.dumps(api_document(), indent=2))
         else:
             print(json.dumps(settings.public(), indent=2))
         return 0

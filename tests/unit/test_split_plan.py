@@ -55,10 +55,12 @@ def test_short_documents_and_zero_are_not_split() -> None:
 
 
 def test_nlp_parts_follow_the_characters() -> None:
-    chars = [2000] * 300 + [0] * 20  # a book with blank pages at the end
+    chars = [2000] * 325 + [0] * 20  # a book with blank pages at the end
     ranges = nlp_ranges(chars)
     assert covers(ranges, len(chars))
     per_part = [sum(chars[first - 1 : last]) for first, last in ranges]
-    assert len(ranges) == -(-sum(chars) // NLP_PART_CHARS)
+    assert -(-sum(chars) // NLP_PART_CHARS) == 13
+    assert len(ranges) == 14  # made even: two processes end together
     assert max(per_part) - min(per_part) <= 2 * 2000 + 20 * 0
     assert nlp_ranges([10, 0, 5]) == [(1, 3)]  # little text: one part
+    assert len(nlp_ranges([NLP_PART_CHARS] * 3)) == 3  # no more parts than pages

@@ -30,7 +30,7 @@ from tori_ingest.bench.run import scratch_database
 from tori_ingest.bench.service import Service
 from tori_ingest.core.settings import Settings
 from tori_ingest.core.vocab import TERMINAL
-from tori_ingest.pipeline import split
+from tori_ingest.pipeline import extract, split
 from tori_ingest.store.db import database_url
 
 SCAN_PAGES, SCAN_DPI, BOOK_PAGES = 48, 150, 320
@@ -167,7 +167,9 @@ def _measure(
                 for name, path in docs.items():
                     seen = one_alone(base, path)
                     log(f"{layout}, split {setting}: {name}: {seen['seconds']} s")
-                    entry = figures["documents"].setdefault(name, {}).setdefault(layout, {})
+                    doc = figures["documents"].setdefault(name, {})
+                    doc["to_ocr"] = extract.survey(path.read_bytes()).fontless
+                    entry = doc.setdefault(layout, {})
                     entry["split" if setting else "whole"] = seen
                 if setting:
                     scan = docs["scan 48 p (150 dpi)"]
@@ -181,10 +183,11 @@ def _summary(figures: dict[str, Any]) -> dict[str, Any]:
     for layout, under in figures.get("interactive", {}).items():
         out[f"one-page upload under a split bulk scan | {layout}"] = under
     for name, layouts in figures["documents"].items():
+        to_ocr = layouts.pop("to_ocr")
         for layout, seen in layouts.items():
             whole, parted = seen["whole"], seen["split"]
             pages = len(parted["chars"])
-            reads = split.read_ranges(pages, figures["split_pages"])
+            reads = split.read_ranges(pages, figures["split_pages"], to_ocr)
             parts = len(reads) + len(split.nlp_ranges(parted["chars"])) if reads else 0
             extra = parted["cpu_ms"] - whole["cpu_ms"]
             out[f"{name} | {layout}"] = {

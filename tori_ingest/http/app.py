@@ -31,6 +31,7 @@ from tori_ingest.core.models import (
     Ready,
     Result,
     RetryRequest,
+    SplitJobView,
 )
 from tori_ingest.core.vocab import ErrorCode, Lane, OcrMode
 from tori_ingest.core.webhooks import DeliveryList
@@ -94,7 +95,11 @@ ENDPOINTS = [
         "/jobs/{job_id}",
         "GET",
         routes.get_job,
-        Op("A job's state", {200: JobView}, (E.NOT_FOUND, E.EXPIRED)),
+        Op(
+            "A job's state (with its parts while a split job runs)",
+            {200: JobView | SplitJobView},
+            (E.NOT_FOUND, E.EXPIRED),
+        ),
     ),
     Endpoint(
         "/jobs/{job_id}",
@@ -216,9 +221,18 @@ def _routes(endpoints: list[Endpoint]) -> list[BaseRoute]:
     return out
 
 
+API_ENDPOINTS = [*ENDPOINTS, *PROBES, *DOCS, *ui.ENDPOINTS]
+
+
+def api_document(auth: bool = True) -> dict[str, Any]:
+    """`/openapi.json` of `serve` without a server (`tori-ingest config --openapi`: the
+    JavaScript client's types are generated from it)."""
+    return document(API_ENDPOINTS, auth=auth)
+
+
 def build_api(context: Context) -> Starlette:
     """The API of `serve`."""
-    endpoints = [*ENDPOINTS, *PROBES, *DOCS, *ui.ENDPOINTS]
+    endpoints = API_ENDPOINTS
     middleware = [Middleware(RequestContext), Middleware(metrics.RequestMetrics)]
     if context.settings.cors_origins:
         middleware.append(
@@ -227,7 +241,7 @@ def build_api(context: Context) -> Starlette:
                 allow_origins=context.settings.cors_origins,
                 allow_methods=["GET", "POST", "DELETE"],
                 allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-                expose_headers=["X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
             )
         )
     return _starlette(context, endpoints, middleware)

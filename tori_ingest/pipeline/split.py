@@ -13,7 +13,8 @@ layer: nothing to OCR), a part may hold TEXT_PAGES_FACTOR times as many pages: r
 is cheap next to reopening the PDF for one more part (the book's read phase, 20 parts of 16
 pages, took 1.6 s of its 10.3 s split on two processes). NLP, which is all a born-digital book
 costs, by characters once they are known: NLP_PART_CHARS is about 1 s of NLP, against a
-part's fixed cost of 30-45 ms of CPU (measured: `bench --long`).
+part's fixed cost of 30-45 ms of CPU (measured: `bench --long`), in an even number of parts
+(the book's 15 parts left its last second to one process of two).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def read_ranges(pages: int, split_pages: int, to_ocr: int | None = None) -> list
 def nlp_ranges(chars: list[int], part_chars: int = NLP_PART_CHARS) -> list[tuple[int, int]]:
     """(first, last) page ranges of about `part_chars` characters each (whole pages)."""
     total = sum(chars)
-    parts = min(len(chars), max(1, math.ceil(total / part_chars)))
+    parts = max(1, math.ceil(total / part_chars))
+    parts += parts % 2 if parts > 1 else 0  # an even count: two processes end together
+    parts = min(len(chars), parts)
     target = total / parts
     ranges: list[tuple[int, int]] = []
     first, seen = 1, 0
