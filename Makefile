@@ -9,7 +9,7 @@ LOCK := requirements.lock
 # The oldest Procrastinate that pyproject allows: the migration test upgrades from its schema.
 OLD_PROCRASTINATE := $(VENV)/wheels/procrastinate-3.5.1-py3-none-any.whl
 
-.PHONY: serve test check lint bench lock clean FORCE
+.PHONY: serve test check lint bench lock clean js FORCE
 
 # The venv heals itself: built by another Python (or half-built), it is made again.
 PY_ID := $(shell $(PYTHON) -c 'import sys; print(sys.executable, *sys.version_info[:3])')
@@ -38,6 +38,8 @@ serve: $(VENV)/.run-installed
 	$(BIN)/tori-ingest serve
 
 test: $(VENV)/.test-installed $(OLD_PROCRASTINATE)
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory js; \
+	else echo "npm not found: the JavaScript client's tests will be skipped"; fi
 	$(BIN)/ruff check tori_ingest tests
 	$(BIN)/ruff format --check tori_ingest tests
 	$(BIN)/lint-imports
@@ -59,6 +61,16 @@ lint: $(VENV)/.test-installed
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# The JavaScript client (clients/js): its packages from its lock file, its types generated
+# from this service's OpenAPI document, then compiled (tests/e2e/test_js_client.py runs it).
+JS := clients/js
+$(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js: $(VENV)/.test-installed $(JS)/node_modules/.installed
+	cd $(JS) && TORI_INGEST=$(CURDIR)/$(BIN)/tori-ingest npm run --silent build
+
 bench: $(VENV)/.run-installed
 	$(PIP) install --quiet -c $(LOCK) -e '.[model,bench]'
 	$(BIN)/tori-ingest bench
@@ -70,4 +82,4 @@ lock: $(VENV)/.python
 		--universal --python-version 3.11 -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) .tori .pytest_cache
+	rm -rf $(VENV) .tori .pytest_cache $(JS)/node_modules $(JS)/dist

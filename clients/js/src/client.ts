@@ -123,9 +123,14 @@ export class ToriClient {
     return follow(this, id, options);
   }
 
-  /** Live updates of several jobs on one socket; call the answer to stop. */
-  subscribe(ids: string[], onUpdate: (event: JobEvent) => void): Unsubscribe {
-    return subscribe(this, ids, onUpdate);
+  /** Live updates of several jobs on one socket (reconnecting, like `follow`); call the
+   * answer to stop. `onError`: an id the caller may not read, or a refused socket. */
+  subscribe(
+    ids: string[],
+    onUpdate: (event: JobEvent) => void,
+    onError?: (error: ToriError | Error) => void,
+  ): Unsubscribe {
+    return subscribe(this, ids, onUpdate, onError);
   }
 
   /** Where the original upload can be downloaded (with this client's ticket, if any: a link a
@@ -189,6 +194,8 @@ function asBlob(file: Upload): [Blob, string] {
     return [file, "name" in file && typeof file.name === "string" ? file.name : "upload.pdf"];
   }
   const type = file.type ?? "application/octet-stream";
-  const blob = file.data instanceof Blob ? file.data : new Blob([file.data], { type });
+  const data = file.data;
+  const bytes = data instanceof Blob || data instanceof ArrayBuffer ? data : new Uint8Array(data);
+  const blob = bytes instanceof Blob ? bytes : new Blob([bytes], { type });
   return [blob, file.name];
 }
