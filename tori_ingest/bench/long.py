@@ -29,7 +29,7 @@ from tori_ingest.bench.pipelines import usable
 from tori_ingest.bench.run import scratch_database
 from tori_ingest.bench.service import Service
 from tori_ingest.core.settings import Settings
-from tori_ingest.core.vocab import TERMINAL
+from tori_ingest.core.vocab import TERMINAL, Lane, Status
 from tori_ingest.pipeline import extract, split
 from tori_ingest.store.db import database_url
 
@@ -98,7 +98,7 @@ def interactive_under_split(base: str, scan: Path, page: bytes) -> dict[str, Any
         bulk = client.post(
             "/jobs",
             params={"reprocess": "true"},
-            data={"priority": "bulk"},
+            data={"priority": Lane.BULK},
             files={"file": (scan.name, scan.read_bytes())},
         ).json()["job_id"]
         deadline = time.monotonic() + 120
@@ -125,7 +125,7 @@ def interactive_under_split(base: str, scan: Path, page: bytes) -> dict[str, Any
 
 
 def _parts_running(job: dict[str, Any]) -> bool:
-    return any(part["status"] == "running" for part in job.get("parts") or [])
+    return any(part["status"] == Status.RUNNING for part in job.get("parts") or [])
 
 
 def run(corpus: Path | None, model: str, pool: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -175,12 +175,12 @@ def _measure(
                     scan = docs["scan 48 p (150 dpi)"]
                     under = interactive_under_split(base, scan, prose_pdf(1, 11))
                     log(f"{layout}: one-page uploads under a split bulk scan: {under}")
-                    figures.setdefault("interactive", {})[layout] = under
+                    figures.setdefault("uploads_under_split", {})[layout] = under
 
 
 def _summary(figures: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"split_pages": figures["split_pages"]}
-    for layout, under in figures.get("interactive", {}).items():
+    for layout, under in figures.get("uploads_under_split", {}).items():
         out[f"one-page upload under a split bulk scan | {layout}"] = under
     for name, layouts in figures["documents"].items():
         to_ocr = layouts.pop("to_ocr")
