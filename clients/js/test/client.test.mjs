@@ -57,6 +57,17 @@ describe("jobs", () => {
     assert.deepEqual(ends.map((e) => e.status), ["succeeded", "succeeded", "succeeded"]);
   });
 
+  it("an idempotency key returns the same job, and refuses another request", async () => {
+    const key = randomUUID();
+    const file = upload();
+    const first = await app.submit(file, { idempotencyKey: key });
+    const again = await app.submit(file, { idempotencyKey: key });
+    assert.equal(again.job_id, first.job_id);
+    await assert.rejects(app.submit(upload(), { idempotencyKey: key }), (e) => {
+      return e instanceof ToriError && e.status === 409 && e.code === "idempotency_conflict";
+    });
+  });
+
   it("lists jobs page after page, filtered", async () => {
     const tag = `tag-${randomUUID()}`;
     const made = await app.submit([upload(), upload(), upload()], { owner_ref: tag, priority: "bulk" });
