@@ -68,8 +68,15 @@ $(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-js: $(VENV)/.test-installed $(JS)/node_modules/.installed
+# examples/sveltekit (its own lock file) links the built client: it builds after it.
+EXAMPLE := examples/sveltekit
+$(EXAMPLE)/node_modules/.installed: $(EXAMPLE)/package.json $(EXAMPLE)/package-lock.json
+	cd $(EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+js: $(VENV)/.test-installed $(JS)/node_modules/.installed $(EXAMPLE)/node_modules/.installed
 	cd $(JS) && TORI_INGEST=$(CURDIR)/$(BIN)/tori-ingest npm run --silent build
+	cd $(EXAMPLE) && npm run --silent build
 
 bench: $(VENV)/.run-installed
 	$(PIP) install --quiet -c $(LOCK) -e '.[model,bench]'
@@ -82,4 +89,5 @@ lock: $(VENV)/.python
 		--universal --python-version 3.11 -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) .tori .pytest_cache $(JS)/node_modules $(JS)/dist
+	rm -rf $(VENV) .tori .pytest_cache $(JS)/node_modules $(JS)/dist \
+		$(EXAMPLE)/node_modules $(EXAMPLE)/build $(EXAMPLE)/.svelte-kit

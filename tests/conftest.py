@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -61,6 +62,9 @@ from tori_ingest.http.hub import EventHub
 from tori_ingest.store import migrate
 from tori_ingest.store.backend import open_storage
 from tori_ingest.store.db import create_database, create_pool
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 # --- test tiers (pyproject's markers): the directory a test lives in -------------------------
 
@@ -267,6 +271,44 @@ def start_server(
     yield start
     for srv in started:
         srv.stop()
+
+
+# --- a real browser (Debian's chromium, driven by Playwright) ------------------------------------
+
+CHROMIUM = (
+    os.environ.get("TORI_TEST_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
+)
+# Running as root in a container: no sandbox; nothing that calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """chromium for the module (skipped, with the reason, without it or Playwright, which is
+    in the `test` extra and never downloads a browser)."""
+    if CHROMIUM is None:
+        pytest.skip(
+            "no chromium on this machine: `apt-get install chromium` (as .ci/run does) "
+            "or set TORI_TEST_CHROMIUM to run the browser tests"
+        )
+    playwright = pytest.importorskip(
+        "playwright.async_api", reason="playwright is not installed (the `test` extra)"
+    )
+    async with playwright.async_playwright() as p:
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 # --- a real S3 server (moto's standalone server, loopback) ---------------------------------------

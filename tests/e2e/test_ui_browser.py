@@ -10,11 +10,9 @@ directory and copied to `.artifacts/`.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,39 +39,7 @@ from tests.helpers import UI_TOKENS as TOKENS
 from tests.pdfs import hooked, make_pdf, prose_pdf
 
 ARTIFACTS = ROOT / ".artifacts"
-CHROMIUM = (
-    os.environ.get("TORI_TEST_CHROMIUM")
-    or shutil.which("chromium")
-    or shutil.which("chromium-browser")
-)
-# Running as root in a container: no sandbox; nothing that calls home.
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LONG_PAGES = 3000  # the running job's stated size
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if CHROMIUM is None:
-        pytest.skip(
-            "no chromium on this machine: `apt-get install chromium` (as .ci/run does) "
-            "or set TORI_TEST_CHROMIUM to run the browser tests"
-        )
-    playwright = pytest.importorskip(
-        "playwright.async_api", reason="playwright is not installed (the `test` extra)"
-    )
-    async with playwright.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 @pytest.fixture(scope="module")

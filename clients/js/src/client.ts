@@ -139,9 +139,12 @@ export class ToriClient {
     return this.url(`/jobs/${encodeURIComponent(id)}/file`);
   }
 
-  /** An absolute URL of the service (`ws:`/`wss:` for WebSocket paths), with the ticket. */
+  /** An absolute URL of the service (`ws:`/`wss:` for WebSocket paths), with the ticket. A
+   * relative `baseUrl` (the service behind the app's own origin, e.g. `/tori`) is resolved
+   * against the page's address. */
   url(path: string, query: Query = {}, websocket = false): string {
-    const url = new URL(this.baseUrl + path);
+    const page = (globalThis as { location?: { href: string } }).location?.href;
+    const url = new URL(this.baseUrl + path, page);
     if (websocket) url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     for (const [key, value] of Object.entries({ ...query, ticket: this.#ticket })) {
       if (value !== undefined) url.searchParams.set(key, String(value));

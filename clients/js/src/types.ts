@@ -13,6 +13,11 @@ export type Status = Schemas["Status"];
 export type Lane = Schemas["Lane"];
 export type OcrMode = Schemas["OcrMode"];
 export type Erased = Schemas["Erased"];
+export type Page = Schemas["Page"];
+export type Block = Schemas["Block"];
+export type Chunk = Schemas["Chunk"];
+export type Entity = Schemas["Entity"];
+export type Keyphrase = Schemas["Keyphrase"];
 
 /** The states a job never leaves. */
 export const TERMINAL: ReadonlySet<Status> = new Set<Status>(["succeeded", "failed", "cancelled"]);
