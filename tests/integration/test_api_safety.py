@@ -12,6 +12,7 @@ from openapi_spec_validator import validate
 from tests.helpers import SAFETY_TOKENS as TOKENS
 from tests.helpers import Api, ApiClient, job_count
 from tests.pdfs import prose_pdf
+from tori_ingest.http.app import api_document
 
 # --- auth and CORS ---------------------------------------------------------------------------
 
@@ -134,6 +135,15 @@ async def test_bad_json_and_disabled_import(api: Api) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
     off = await api.post("/jobs", json={"path": "a.pdf"})  # no TORI_IMPORT_DIR here
     assert off.status_code == 400 and "TORI_IMPORT_DIR" in off.json()["error"]["message"]
+
+
+async def test_config_openapi_prints_what_a_secured_service_serves(secured: Api) -> None:
+    """The JavaScript client's types are generated from `tori-ingest config --openapi`."""
+    served = (await secured.get("/openapi.json")).json()
+    assert api_document() == served
+    split = served["paths"]["/jobs/{job_id}"]["get"]["responses"]["200"]
+    schemas = split["content"]["application/json"]["schema"]["anyOf"]
+    assert {"$ref": "#/components/schemas/SplitJobView"} in schemas  # `parts` is declared
 
 
 async def test_openapi_is_valid_3_1_with_a_schema_for_every_json_answer(api: Api) -> None:
