@@ -4,14 +4,17 @@ merged into the result an unsplit run gives; cancel, timeout and a dead copy per
 from __future__ import annotations
 
 import signal
+import uuid
 from typing import Any
 
 import orjson
 import pytest
 from websockets.sync.client import connect
 
-from tests.helpers import Server, StartServer, fetchval, wait_for, ws_url
+from tests.helpers import Api, ApiClient, Server, StartServer, fetchval, wait_for, warm_pool, ws_url
 from tests.pdfs import hooked, prose_pdf
+from tori_ingest.worker.context import WorkerContext
+from tori_ingest.worker.job_run import Runner
 
 SPLIT = {"TORI_SPLIT_PAGES": "4", "TORI_TEST_HOOKS": "1", "TORI_JOB_TIMEOUT_S": "4"}
 UNCOMPARABLE = {"job_id", "timings_ms"}
@@ -27,7 +30,7 @@ def result(srv: Server, job_id: str) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in UNCOMPARABLE}
 
 
-async def parts_left(srv: Server, job_id: str) -> int:
+async def parts_left(srv: Server | Api, job_id: str) -> int:
     query = "SELECT count(*) FROM tori_job_parts WHERE job_id = $1::uuid"
     return int(await fetchval(srv.db_url, query, job_id))
 
@@ -162,3 +165,25 @@ async def test_lanes_hold_under_a_split_bulk_job(split: Server) -> None:
     later, first = await split.wait_job(small), await split.wait_job(big)
     assert later["status"] == first["status"] == "succeeded"
     assert later["finished_at"] < first["finished_at"]  # not starved behind every part
+
+
+async def test_a_long_job_is_split_only_when_no_other_job_waits(api_client: ApiClient) -> None:
+    """Parts are for processes that would idle. One worker's runner, in this process, on a
+    queue nobody else takes from: a long bulk job alone is split; another long bulk job runs
+    whole while the first one's parts wait; an upload is split whatever bulk work waits."""
+    async with api_client(TORI_SPLIT_PAGES="4") as api, warm_pool() as pool:
+        runner = Runner(WorkerContext(api.ctx.settings, api.ctx.db, api.ctx.storage, pool))
+
+        async def run(priority: str) -> str:
+            data = prose_pdf(12, title=f"Long {uuid.uuid4()}")
+            job_id = (await api.upload(data, priority=priority)).json()["job_id"]
+            await runner.run(uuid.UUID(job_id))
+            return job_id
+
+        first = await run("bulk")
+        assert await parts_left(api, first) >= 8  # split: its read parts wait in the queue
+        second = await run("bulk")
+        assert (await api.get(f"/jobs/{second}")).json()["status"] == "succeeded"
+        assert await parts_left(api, second) == 0  # run whole: the first one's parts wait
+        upload = await run("interactive")
+        assert await parts_left(api, upload) >= 8  # bulk work never holds an upload back

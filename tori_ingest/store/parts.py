@@ -15,6 +15,7 @@ import asyncpg
 
 from tori_ingest.core.vocab import Lane, PartPhase, Status
 from tori_ingest.store.jobs import JOB_COLUMNS, queue_for
+from tori_ingest.store.jobs import TASK_NAME as JOB_TASK_NAME
 
 TASK_NAME = "tori.part"
 READ, PREPARE, NLP = PartPhase.READ, PartPhase.PREPARE, PartPhase.NLP
@@ -195,6 +196,24 @@ async def died(db: asyncpg.Pool, job_id: uuid.UUID, phase: str, idx: int) -> int
         RUNNING,
     )
     return deaths
+
+
+# Work a free process would take before a job of this priority: ingest jobs and parts, due now.
+_WAITING = """
+SELECT EXISTS (SELECT 1 FROM procrastinate_jobs
+               WHERE status = 'todo' AND priority >= $1 AND task_name = ANY($2::text[])
+                 AND (scheduled_at IS NULL OR scheduled_at <= now())
+                 AND args->>'job_id' IS DISTINCT FROM $3)
+"""
+
+
+async def others_waiting(db: asyncpg.Pool, lane: Lane, job_id: uuid.UUID) -> bool:
+    """Whether other jobs (or parts) of `lane` or a higher one wait for a process: then every
+    process has work, and splitting `job_id` would only add its parts' overhead."""
+    found: bool = await db.fetchval(
+        _WAITING, lane.priority, [TASK_NAME, JOB_TASK_NAME], str(job_id)
+    )
+    return found
 
 
 async def listing(db: asyncpg.Pool | asyncpg.Connection, job_id: uuid.UUID) -> list[dict[str, Any]]:
