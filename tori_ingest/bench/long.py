@@ -155,6 +155,8 @@ def _measure(
     log: Callable[[str], None],
 ) -> None:
     files = str(work / "files")  # one store for the API and the workers
+    for name, path in docs.items():  # how the split cuts each one (`_summary` counts its parts)
+        figures["documents"][name] = {"to_ocr": extract.survey(path.read_bytes()).fontless}
     for two in (False, True):
         layout = "two workers of 1" if two else f"one copy, pool {pool}"
         for setting in (0, split_pages):
@@ -167,9 +169,7 @@ def _measure(
                 for name, path in docs.items():
                     seen = one_alone(base, path)
                     log(f"{layout}, split {setting}: {name}: {seen['seconds']} s")
-                    doc = figures["documents"].setdefault(name, {})
-                    doc["to_ocr"] = extract.survey(path.read_bytes()).fontless
-                    entry = doc.setdefault(layout, {})
+                    entry = figures["documents"][name].setdefault(layout, {})
                     entry["split" if setting else "whole"] = seen
                 if setting:
                     scan = docs["scan 48 p (150 dpi)"]

@@ -3,7 +3,7 @@ import type { components } from "./generated/openapi.js";
 
 type Schemas = components["schemas"];
 export type Accepted = Schemas["Accepted"];
-export type Job = Schemas["JobView"] & { parts?: Schemas["PartView"][] };
+export type Job = Schemas["JobView"] & Partial<Pick<Schemas["SplitJobView"], "parts">>;
 export type JobList = Schemas["JobList"];
 export type Part = Schemas["PartView"];
 export type Result = Schemas["Result"];
